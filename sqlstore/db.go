@@ -1,0 +1,339 @@
+// Package sqlstore is mcrm's storage on SQLite (embedded default,
+// modernc.org/sqlite) and PostgreSQL (pgx). There is one SQL code path: the
+// statements use only syntax both databases accept ($N placeholders,
+// partial indexes, WITH RECURSIVE, NULLS LAST, ON CONFLICT), and the same
+// contract tests run on both.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"mcrm"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect names the database in use.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open mcrm database.
+type DB struct {
+	Dialect Dialect
+	// w takes every write. On SQLite it has a single connection, so writers
+	// queue in Go instead of failing with SQLITE_BUSY; transactions start
+	// with BEGIN IMMEDIATE so a read-then-write cannot deadlock.
+	w *sql.DB
+	// r serves reads outside transactions (WAL lets them run beside the
+	// writer). On PostgreSQL r and w are the same pool.
+	r *sql.DB
+}
+
+// Open opens (creating if needed) the database named by databaseURL, or the
+// embedded SQLite database in dataDir when databaseURL is empty, and applies
+// pending migrations.
+func Open(ctx context.Context, dataDir, databaseURL string) (*DB, error) {
+	var db *DB
+	var err error
+	switch {
+	case databaseURL == "":
+		db, err = openSQLite(dataDir)
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		db, err = openPostgres(databaseURL)
+	default:
+		return nil, errors.New("database URL must start with postgres:// (leave it empty for the embedded SQLite database)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(dataDir string) (*DB, error) {
+	if dataDir == "" {
+		return nil, errors.New("data directory is required")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, "mcrm.db")
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	wq := url.Values{}
+	for k, v := range q {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// The file holds personal data: owner-only permissions.
+	_ = os.Chmod(path, 0o600)
+	q.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
+	return &DB{Dialect: SQLite, w: w, r: r}, nil
+}
+
+func openPostgres(dsn string) (*DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(max(8, runtime.NumCPU()*4))
+	db.SetMaxIdleConns(max(8, runtime.NumCPU()*4))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		// The error from pgx may repeat the URL with its password: say only
+		// what kind of failure it was.
+		return nil, fmt.Errorf("connect to PostgreSQL: %s", redactPG(err))
+	}
+	return &DB{Dialect: Postgres, w: db, r: db}, nil
+}
+
+func redactPG(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return "cannot reach the server"
+	}
+	return "connection failed"
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		db.r.Close()
+	}
+	return err
+}
+
+// Ping checks that the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
+
+// SQL gives tests and benchmarks the underlying handle for reads.
+func (db *DB) SQL() *sql.DB { return db.r }
+
+// Migrate applies the embedded migrations that have not run yet, each in
+// its own transaction. On PostgreSQL an advisory lock keeps two starting
+// nodes from migrating at once; on SQLite the single writer does.
+func (db *DB) Migrate(ctx context.Context) error {
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if db.Dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(4242001)`); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(4242001)`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for _, stmt := range splitStatements(string(body)) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %s: %w", version, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, now()); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// splitStatements splits a migration on semicolons at line ends; the
+// migrations contain no procedural code, so this is enough.
+func splitStatements(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "--") || t == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Tx is one database transaction with the store's operations on it.
+type Tx struct {
+	db       *DB
+	tx       *sql.Tx
+	refCache map[string]bool
+	stages   map[string][]map[string]any
+	currency string
+}
+
+// InTx runs fn in a write transaction, committing when fn returns nil and
+// rolling back otherwise (including on panic), so a failed request or
+// import leaves nothing half-written.
+func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	tx := &Tx{db: db, tx: sqlTx}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+			return
+		}
+		err = mapErr(sqlTx.Commit())
+	}()
+	return fn(tx)
+}
+
+// errRollback ends a transaction that did its work only to report on it
+// (dry runs).
+var errRollback = errors.New("rollback")
+
+// DryRun runs fn in a transaction that is always rolled back.
+func (db *DB) DryRun(ctx context.Context, fn func(*Tx) error) error {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+func now() string { return time.Now().UTC().Format(timeLayout) }
+
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// mapErr turns driver errors about constraints into domain errors and
+// leaves the rest as internal failures.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *mcrm.Error
+	if errors.As(err, &me) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return mcrm.ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return &mcrm.Error{Code: mcrm.EConflict, Message: "a record with the same unique value exists", Err: err}
+		case "23503":
+			return &mcrm.Error{Code: mcrm.EConflict, Message: "the record is referenced by or references another record", Err: err}
+		case "40001", "40P01":
+			return &mcrm.Error{Code: mcrm.EUnavailable, Message: "concurrent update, retry", Err: err}
+		}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &mcrm.Error{Code: mcrm.EConflict, Message: "a record with the same unique value exists", Err: err}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return &mcrm.Error{Code: mcrm.EConflict, Message: "the record is referenced by or references another record", Err: err}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return &mcrm.Error{Code: mcrm.EUnavailable, Message: "database busy, retry", Err: err}
+		}
+	}
+	return err
+}
