@@ -1,0 +1,67 @@
+package normalize
+
+import (
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Phone is the result of PhoneNumber.
+type Phone struct {
+	// E164 is the number in E.164 form (+<country><national>), without the
+	// extension; empty when Valid is false.
+	E164 string
+	// Ext is the extension (the digits after x, ext., ;ext= ...), if any.
+	Ext string
+	// Original is the input with surrounding space trimmed, kept so the
+	// importer can show the user what the file said.
+	Original string
+	// Valid reports that the number parsed and has a possible length for
+	// its country. It deliberately does not require libphonenumber's
+	// stricter IsValidNumber: contact exports are full of numbers from
+	// ranges the metadata does not know yet, and rejecting them would lose
+	// data the user still wants to dial.
+	Valid bool
+}
+
+// PhoneNumber parses s with libphonenumber (github.com/nyaruka/phonenumbers).
+//
+// defaultRegion (an ISO 3166-1 alpha-2 code, case-insensitive) is used for
+// numbers written in national form. Numbers starting with "+" or with the
+// "00" international prefix ("0044 20...", "001-541-...") are read with the
+// country code they carry, whatever the default region: a "001-" number in a
+// file whose default region is US means +1, not a US national number
+// starting with 001. The default region's own international prefix (011 for
+// US) is handled by libphonenumber itself.
+//
+// Valid is false, and E164 empty, when the number does not parse or does not
+// have a possible length for its country (numbers that are only dialable
+// locally, like a US number without its area code, count as not possible).
+//
+// Extensions (x1234, ext. 1234, ;ext=1234, #1234) are returned in Ext and
+// left out of E164.
+func PhoneNumber(s, defaultRegion string) Phone {
+	p := Phone{Original: strings.TrimSpace(s)}
+	in := p.Original
+	if in == "" {
+		return p
+	}
+	region := strings.ToUpper(strings.TrimSpace(defaultRegion))
+	if strings.HasPrefix(in, "00") {
+		in = "+" + in[2:]
+	} else if strings.HasPrefix(in, "tel:") {
+		// RFC 3966 URIs, as vCard 4.0 writes them.
+		in = strings.TrimPrefix(in, "tel:")
+	}
+	num, err := phonenumbers.Parse(in, region)
+	// IS_POSSIBLE_LOCAL_ONLY (e.g. a 7-digit US number without area code)
+	// is rejected: it cannot be dialled from elsewhere and its E.164 form
+	// would be wrong.
+	if err != nil || phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
+		return p
+	}
+	p.E164 = phonenumbers.Format(num, phonenumbers.E164)
+	p.Ext = num.GetExtension()
+	p.Valid = true
+	return p
+}
