@@ -42,7 +42,7 @@ func (tx *Tx) ConvertLead(ctx context.Context, p *mcrm.Principal, leadID string,
 	}
 	owner := lead["owner_id"]
 	if o.AccountID != "" {
-		if _, err := get(ctx, tx.tx, p, mcrm.EntityByName("accounts"), o.AccountID, false); err != nil {
+		if _, err := get(ctx, tx, p, mcrm.EntityByName("accounts"), o.AccountID, false); err != nil {
 			return out, mcrm.FieldErr("account_id", "unknown_reference", "no such account")
 		}
 		out.AccountID = o.AccountID
@@ -94,7 +94,7 @@ func (tx *Tx) convertLeadRow(ctx context.Context, p *mcrm.Principal, lead, patch
 		opp = s
 	}
 	ts := time.Now().UTC()
-	res, err := tx.tx.ExecContext(ctx, `UPDATE leads SET status = 'converted', converted_at = $1, converted_contact_id = $2, converted_account_id = $3, converted_opportunity_id = $4,
+	res, err := tx.ExecContext(ctx, `UPDATE leads SET status = 'converted', converted_at = $1, converted_contact_id = $2, converted_account_id = $3, converted_opportunity_id = $4,
         version = version + 1, updated_at = $1, updated_by = $5 WHERE tenant_id = $6 AND id = $7 AND version = $8`,
 		ts.Format(timeLayout), patch["converted_contact_id"], patch["converted_account_id"], opp, p.Actor(), p.TenantID, lead["id"], lead["version"])
 	if err != nil {
@@ -103,5 +103,5 @@ func (tx *Tx) convertLeadRow(ctx context.Context, p *mcrm.Principal, lead, patch
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, mcrm.Errorf(mcrm.EPreconditionFailed, "the lead was changed by someone else")
 	}
-	return get(ctx, tx.tx, p, mcrm.EntityByName("leads"), lead["id"].(string), false)
+	return get(ctx, tx, p, mcrm.EntityByName("leads"), lead["id"].(string), false)
 }

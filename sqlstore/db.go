@@ -84,7 +84,7 @@ func openSQLite(dataDir string) (*DB, error) {
 	}
 	path := filepath.Join(dataDir, "mcrm.db")
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)", "temp_store(MEMORY)", "cache_size(-32768)"} {
 		q.Add("_pragma", p)
 	}
 	wq := url.Values{}
@@ -253,6 +253,57 @@ type Tx struct {
 	refCache map[string]bool
 	stages   map[string][]map[string]any
 	currency string
+	stmts    map[string]*sql.Stmt
+}
+
+// stmt returns a prepared statement for q, cached for the transaction: the
+// store's SQL is built from the schema, so the same few texts repeat for
+// every row of an import, and parsing them again each time (SQLite) or
+// round-tripping a prepare (PostgreSQL) would dominate bulk writes.
+func (tx *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := tx.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil || len(tx.stmts) > 512 {
+		for _, old := range tx.stmts {
+			old.Close()
+		}
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[q] = st
+	return st, nil
+}
+
+// ExecContext runs a statement in the transaction (cached prepare).
+func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := tx.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs a query in the transaction (cached prepare).
+func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := tx.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs a one-row query in the transaction (cached prepare).
+func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := tx.stmt(ctx, q)
+	if err != nil {
+		// Let the error surface from Scan, as database/sql does.
+		return tx.tx.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // InTx runs fn in a write transaction, committing when fn returns nil and
@@ -336,4 +387,42 @@ func mapErr(err error) error {
 		}
 	}
 	return err
+}
+
+// Savepoint marks a point inside the transaction to roll back to, so one
+// bad import row can be undone without losing the others (PostgreSQL also
+// needs it to continue a transaction after a failed statement).
+func (tx *Tx) Savepoint(ctx context.Context) error {
+	_, err := tx.ExecContext(ctx, "SAVEPOINT row_sp")
+	return err
+}
+
+// RollbackToSavepoint undoes everything since Savepoint.
+func (tx *Tx) RollbackToSavepoint(ctx context.Context) error {
+	tx.refCache = nil // may name records that no longer exist
+	tx.stages = nil
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT row_sp"); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT row_sp")
+	return err
+}
+
+// ReleaseSavepoint keeps everything since Savepoint.
+func (tx *Tx) ReleaseSavepoint(ctx context.Context) error {
+	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT row_sp")
+	return err
+}
+
+// Discard removes a record created earlier in this transaction (an import
+// row whose deferred reference could not be resolved).
+func (tx *Tx) Discard(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string) error {
+	if e.Field("emails") != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM contact_points WHERE tenant_id = $1 AND entity = $2 AND record_id = $3`, p.TenantID, e.Name, id); err != nil {
+			return mapErr(err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM "+e.Name+" WHERE tenant_id = $1 AND id = $2", p.TenantID, id)
+	delete(tx.refCache, e.Name+"/"+id)
+	return mapErr(err)
 }

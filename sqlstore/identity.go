@@ -55,7 +55,7 @@ func (db *DB) CreateTenant(ctx context.Context, nt NewTenant) (Tenant, string, e
 	}
 	var adminID string
 	err := db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO tenants (id, name, name_key, default_region, default_currency, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, name_key, default_region, default_currency, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			t.ID, t.Name, strings.ToLower(t.Name), t.DefaultRegion, t.DefaultCurrency, now()); err != nil {
 			err = mapErr(err)
 			if mcrm.ErrorCode(err) == mcrm.EConflict {
@@ -141,7 +141,7 @@ func (db *DB) UserIDByEmail(ctx context.Context, tenantID, email string) (string
 // SetPasswordHash stores a user's password hash.
 func (tx *Tx) SetPasswordHash(ctx context.Context, tenantID, userID, hash string) error {
 	ts := now()
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO credentials (tenant_id, user_id, kind, secret, created_at, updated_at) VALUES ($1, $2, 'password', $3, $4, $4)
+	_, err := tx.ExecContext(ctx, `INSERT INTO credentials (tenant_id, user_id, kind, secret, created_at, updated_at) VALUES ($1, $2, 'password', $3, $4, $4)
         ON CONFLICT (tenant_id, user_id, kind) DO UPDATE SET secret = excluded.secret, updated_at = excluded.updated_at`, tenantID, userID, hash, ts)
 	return mapErr(err)
 }
@@ -153,7 +153,7 @@ func (db *DB) SetPassword(ctx context.Context, tenantID, userID, hash string, ev
 		if err := tx.SetPasswordHash(ctx, tenantID, userID, hash); err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), tenantID, userID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), tenantID, userID); err != nil {
 			return mapErr(err)
 		}
 		return tx.Event(ctx, ev)
@@ -189,7 +189,7 @@ func (db *DB) CreateSession(ctx context.Context, tenantID, userID, token string,
 	t := time.Now().UTC()
 	exp := t.Add(SessionLifetime)
 	err := db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, id, tenant_id, user_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $5)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, id, tenant_id, user_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $5)`,
 			TokenHash(token), id, tenantID, userID, t.Format(timeLayout), exp.Format(timeLayout)); err != nil {
 			return mapErr(err)
 		}
@@ -238,7 +238,7 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*mcrm.Principal, 
 // RevokeSession ends the session of token (logout).
 func (db *DB) RevokeSession(ctx context.Context, p *mcrm.Principal, ev Event) error {
 	return db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL`, now(), p.TenantID, p.SessionID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL`, now(), p.TenantID, p.SessionID); err != nil {
 			return mapErr(err)
 		}
 		return tx.Event(ctx, ev)
@@ -270,7 +270,7 @@ func (tx *Tx) Event(ctx context.Context, ev Event) error {
 	if ev.SessionID != "" {
 		detail = strings.TrimSpace(detail + " session=" + ev.SessionID)
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO security_events (id, tenant_id, at, actor, action, object, outcome, ip, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO security_events (id, tenant_id, at, actor, action, object, outcome, ip, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		record.NewID(), tenant, now(), ev.Actor, ev.Action, ev.Object, ev.Outcome, ev.IP, ev.RequestID, detail)
 	return mapErr(err)
 }
@@ -287,4 +287,12 @@ func (db *DB) CountEvents(ctx context.Context, tenantID, action string) (int, er
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM security_events WHERE tenant_id = $1 AND action = $2`, tenantID, action).Scan(&n)
 	return n, mapErr(err)
+}
+
+// FirstAdmin returns the id of the tenant's longest-standing live admin,
+// the user CLI commands act as by default.
+func (db *DB) FirstAdmin(ctx context.Context, tenantID string) (string, error) {
+	var id string
+	err := db.r.QueryRowContext(ctx, `SELECT id FROM users WHERE tenant_id = $1 AND role = $2 AND deleted_at IS NULL ORDER BY id LIMIT 1`, tenantID, mcrm.RoleAdmin).Scan(&id)
+	return id, mapErr(err)
 }

@@ -59,7 +59,7 @@ func (tx *Tx) Create(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, val
 		phs = append(phs, a.add(dbv))
 	}
 	q := "INSERT INTO " + e.Name + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(phs, ", ") + ")"
-	if _, err := tx.tx.ExecContext(ctx, q, a...); err != nil {
+	if _, err := tx.ExecContext(ctx, q, a...); err != nil {
 		return nil, uniqueField(e, mapErr(err))
 	}
 	if err := tx.syncContactPoints(ctx, p, e, v); err != nil {
@@ -138,7 +138,7 @@ func (tx *Tx) update(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id 
 	}
 	q := "UPDATE " + e.Name + " SET " + strings.Join(sets, ", ") + " WHERE tenant_id = " + a.add(p.TenantID) +
 		" AND id = " + a.add(id) + " AND version = " + a.add(old["version"]) + " AND deleted_at IS NULL"
-	res, err := tx.tx.ExecContext(ctx, q, a...)
+	res, err := tx.ExecContext(ctx, q, a...)
 	if err != nil {
 		return nil, uniqueField(e, mapErr(err))
 	}
@@ -165,7 +165,7 @@ func (tx *Tx) getForWrite(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity
 	if sc.pred != "" {
 		q += " AND " + sc.pred
 	}
-	v, err := scanRow(e, tx.tx.QueryRowContext(ctx, q, a...))
+	v, err := scanRow(e, tx.QueryRowContext(ctx, q, a...))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -200,11 +200,11 @@ func (tx *Tx) Delete(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id 
 		if id == p.UserID {
 			return mcrm.Errorf(mcrm.EForbidden, "you cannot delete your own user")
 		}
-		if _, err := tx.tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), p.TenantID, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), p.TenantID, id); err != nil {
 			return mapErr(err)
 		}
 	}
-	res, err := tx.tx.ExecContext(ctx, "UPDATE "+e.Name+" SET deleted_at = $1, version = version + 1, updated_at = $1, updated_by = $2 WHERE tenant_id = $3 AND id = $4 AND version = $5 AND deleted_at IS NULL",
+	res, err := tx.ExecContext(ctx, "UPDATE "+e.Name+" SET deleted_at = $1, version = version + 1, updated_at = $1, updated_by = $2 WHERE tenant_id = $3 AND id = $4 AND version = $5 AND deleted_at IS NULL",
 		now(), p.Actor(), p.TenantID, id, old["version"])
 	if err != nil {
 		return mapErr(err)
@@ -221,7 +221,7 @@ func (tx *Tx) Restore(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id
 	if err := CanWrite(p, e); err != nil {
 		return nil, err
 	}
-	old, err := get(ctx, tx.tx, p, e, id, true)
+	old, err := get(ctx, tx, p, e, id, true)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (tx *Tx) Restore(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id
 		}
 	}
 	cutoff := time.Now().UTC().Add(-RetentionDays * 24 * time.Hour).Format(timeLayout)
-	res, err := tx.tx.ExecContext(ctx, "UPDATE "+e.Name+" SET deleted_at = NULL, version = version + 1, updated_at = $1, updated_by = $2 WHERE tenant_id = $3 AND id = $4 AND deleted_at IS NOT NULL AND deleted_at >= $5",
+	res, err := tx.ExecContext(ctx, "UPDATE "+e.Name+" SET deleted_at = NULL, version = version + 1, updated_at = $1, updated_by = $2 WHERE tenant_id = $3 AND id = $4 AND deleted_at IS NOT NULL AND deleted_at >= $5",
 		now(), p.Actor(), p.TenantID, id, cutoff)
 	if err != nil {
 		return nil, uniqueField(e, mapErr(err))
@@ -239,7 +239,7 @@ func (tx *Tx) Restore(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, mcrm.ErrNotFound
 	}
-	return get(ctx, tx.tx, p, e, id, false)
+	return get(ctx, tx, p, e, id, false)
 }
 
 // PurgeDeleted removes for good the records of every tenant deleted more
@@ -258,28 +258,28 @@ func (db *DB) PurgeDeleted(ctx context.Context, now time.Time) (int64, error) {
 			for _, other := range mcrm.Entities {
 				for _, f := range other.Fields {
 					if f.Type == mcrm.TRef && f.Ref == e.Name && f.Name != "owner_id" {
-						if _, err := tx.tx.ExecContext(ctx, "UPDATE "+other.Name+" AS x SET "+f.Name+" = NULL WHERE "+f.Name+" IN ("+doomed+")", cutoff); err != nil {
+						if _, err := tx.ExecContext(ctx, "UPDATE "+other.Name+" AS x SET "+f.Name+" = NULL WHERE "+f.Name+" IN ("+doomed+")", cutoff); err != nil {
 							return mapErr(err)
 						}
 					}
 				}
 			}
 			if e.Name == "teams" {
-				if _, err := tx.tx.ExecContext(ctx, "UPDATE users AS x SET team_id = NULL WHERE team_id IN ("+doomed+")", cutoff); err != nil {
+				if _, err := tx.ExecContext(ctx, "UPDATE users AS x SET team_id = NULL WHERE team_id IN ("+doomed+")", cutoff); err != nil {
 					return mapErr(err)
 				}
 			}
 			if e.Name != "notes" && e.Owned {
-				if _, err := tx.tx.ExecContext(ctx, "DELETE FROM notes AS x WHERE parent_type = '"+e.Name+"' AND parent_id IN ("+doomed+")", cutoff); err != nil {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM notes AS x WHERE parent_type = '"+e.Name+"' AND parent_id IN ("+doomed+")", cutoff); err != nil {
 					return mapErr(err)
 				}
 			}
 			if e.Field("emails") != nil {
-				if _, err := tx.tx.ExecContext(ctx, "DELETE FROM contact_points AS x WHERE entity = '"+e.Name+"' AND record_id IN ("+doomed+")", cutoff); err != nil {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM contact_points AS x WHERE entity = '"+e.Name+"' AND record_id IN ("+doomed+")", cutoff); err != nil {
 					return mapErr(err)
 				}
 			}
-			res, err := tx.tx.ExecContext(ctx, "DELETE FROM "+e.Name+" WHERE deleted_at IS NOT NULL AND deleted_at < $1", cutoff)
+			res, err := tx.ExecContext(ctx, "DELETE FROM "+e.Name+" WHERE deleted_at IS NOT NULL AND deleted_at < $1", cutoff)
 			if err != nil {
 				return mapErr(err)
 			}
@@ -306,7 +306,7 @@ func (tx *Tx) checkOwner(ctx context.Context, p *mcrm.Principal, owner string) e
 		q = visibleOwnersCTE(tenant, user) + q + " AND t.id IN (SELECT id FROM visible)"
 	}
 	var n int
-	if err := tx.tx.QueryRowContext(ctx, q, a...).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, q, a...).Scan(&n); err != nil {
 		return mapErr(err)
 	}
 	if n != 1 {
@@ -337,7 +337,7 @@ func (tx *Tx) checkRefs(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, 
 			return nil
 		}
 		te := mcrm.EntityByName(target)
-		if _, err := get(ctx, tx.tx, p, te, s, false); err != nil {
+		if _, err := get(ctx, tx, p, te, s, false); err != nil {
 			if mcrm.ErrorCode(err) == mcrm.ENotFound {
 				return mcrm.FieldErr(path, "unknown_reference", "no such "+te.Singular)
 			}
@@ -387,43 +387,45 @@ func (tx *Tx) syncContactPoints(ctx context.Context, p *mcrm.Principal, e *mcrm.
 	}
 	id := v["id"].(string)
 	if v["version"].(int64) > 1 {
-		if _, err := tx.tx.ExecContext(ctx, `DELETE FROM contact_points WHERE tenant_id = $1 AND entity = $2 AND record_id = $3`, p.TenantID, e.Name, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM contact_points WHERE tenant_id = $1 AND entity = $2 AND record_id = $3`, p.TenantID, e.Name, id); err != nil {
 			return mapErr(err)
 		}
 	}
+	// One multi-row INSERT per record: imports write three or four points
+	// per contact.
 	seen := map[string]bool{}
-	add := func(kind, key string) error {
+	var a args
+	var vals []string
+	add := func(kind, key string) {
 		if key == "" || seen[kind+key] {
-			return nil
+			return
 		}
 		seen[kind+key] = true
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO contact_points (tenant_id, entity, record_id, kind, value_key) VALUES ($1, $2, $3, $4, $5)`,
-			p.TenantID, e.Name, id, kind, key)
-		return mapErr(err)
+		vals = append(vals, "("+a.add(p.TenantID)+", "+a.add(e.Name)+", "+a.add(id)+", "+a.add(kind)+", "+a.add(key)+")")
 	}
 	emails, _ := v["emails"].([]map[string]any)
 	for _, it := range emails {
 		s, _ := it["value"].(string)
 		if key, err := normalize.Email(s); err == nil {
-			if err := add("email", key); err != nil {
-				return err
-			}
+			add("email", key)
 		}
 	}
 	phones, _ := v["phones"].([]map[string]any)
 	for _, it := range phones {
 		s, _ := it["value"].(string)
-		if err := add("phone", s); err != nil {
-			return err
-		}
+		add("phone", s)
 	}
-	return nil
+	if len(vals) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO contact_points (tenant_id, entity, record_id, kind, value_key) VALUES "+strings.Join(vals, ", "), a...)
+	return mapErr(err)
 }
 
 // FindByContactPoint returns the ids of live records of e in p's scope
 // with the given normalised email or phone (kind "email" or "phone").
 func (tx *Tx) FindByContactPoint(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, kind, key string) ([]string, error) {
-	rows, _, err := list(ctx, tx.tx, p, e, ListQuery{Filters: []Filter{{Field: kind, Op: "eq", Value: key}}, Limit: 2})
+	rows, _, err := list(ctx, tx, p, e, ListQuery{Filters: []Filter{{Field: kind, Op: "eq", Value: key}}, Limit: 2})
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,7 @@ func (db *DB) Get(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id str
 
 // Get is Get inside the transaction.
 func (tx *Tx) Get(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string) (record.Values, error) {
-	return get(ctx, tx.tx, p, e, id, false)
+	return get(ctx, tx, p, e, id, false)
 }
 
 func get(ctx context.Context, q querier, p *mcrm.Principal, e *mcrm.Entity, id string, deleted bool) (record.Values, error) {
@@ -241,7 +241,7 @@ func (db *DB) List(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, lq Li
 
 // List is List inside the transaction.
 func (tx *Tx) List(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, lq ListQuery) ([]record.Values, string, error) {
-	return list(ctx, tx.tx, p, e, lq)
+	return list(ctx, tx, p, e, lq)
 }
 
 func list(ctx context.Context, q querier, p *mcrm.Principal, e *mcrm.Entity, lq ListQuery) ([]record.Values, string, error) {

@@ -44,13 +44,13 @@ func (tx *Tx) beforeWrite(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity
 		}
 		if team, _ := v["team_id"].(string); team != "" && (old == nil || old["team_id"] != team) {
 			// users.team_id has no foreign key (see the migration); check here.
-			if _, err := get(ctx, tx.tx, p, mcrm.EntityByName("teams"), team, false); err != nil {
+			if _, err := get(ctx, tx, p, mcrm.EntityByName("teams"), team, false); err != nil {
 				return mcrm.FieldErr("team_id", "unknown_reference", "no such team")
 			}
 		}
 		if old != nil && (old["role"] != v["role"] || old["active"] != v["active"]) {
 			// A change of rights ends the user's sessions at once.
-			if _, err := tx.tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), p.TenantID, old["id"]); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), p.TenantID, old["id"]); err != nil {
 				return mapErr(err)
 			}
 		}
@@ -110,7 +110,7 @@ func (tx *Tx) beforeWrite(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity
 			return mcrm.FieldErr("parent_id", "read_only", "a note cannot be moved to another record")
 		}
 		pe := mcrm.EntityByName(v["parent_type"].(string))
-		if _, err := get(ctx, tx.tx, p, pe, v["parent_id"].(string), false); err != nil {
+		if _, err := get(ctx, tx, p, pe, v["parent_id"].(string), false); err != nil {
 			return mcrm.FieldErr("parent_id", "unknown_reference", "no such "+pe.Singular)
 		}
 	}
@@ -129,7 +129,7 @@ func (tx *Tx) noCycle(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, fi
 			return mcrm.FieldErr(field, "too_deep", "hierarchy deeper than 100 levels")
 		}
 		var next *string
-		err := tx.tx.QueryRowContext(ctx, "SELECT "+field+" FROM "+e.Name+" WHERE tenant_id = $1 AND id = $2", p.TenantID, parent).Scan(&next)
+		err := tx.QueryRowContext(ctx, "SELECT "+field+" FROM "+e.Name+" WHERE tenant_id = $1 AND id = $2", p.TenantID, parent).Scan(&next)
 		if err != nil {
 			return nil // a missing parent is reported by the reference check
 		}
@@ -144,7 +144,7 @@ func (tx *Tx) noCycle(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, fi
 func (tx *Tx) tenantCurrency(ctx context.Context, p *mcrm.Principal) string {
 	if tx.currency == "" {
 		tx.currency = "USD"
-		_ = tx.tx.QueryRowContext(ctx, `SELECT default_currency FROM tenants WHERE id = $1`, p.TenantID).Scan(&tx.currency)
+		_ = tx.QueryRowContext(ctx, `SELECT default_currency FROM tenants WHERE id = $1`, p.TenantID).Scan(&tx.currency)
 	}
 	return tx.currency
 }
@@ -183,7 +183,7 @@ func (tx *Tx) pipelineRules(ctx context.Context, p *mcrm.Principal, old, v recor
 	}
 	if old != nil {
 		// A stage that deals still use cannot be removed.
-		rows, err := tx.tx.QueryContext(ctx, `SELECT DISTINCT stage FROM opportunities WHERE tenant_id = $1 AND pipeline_id = $2 AND deleted_at IS NULL`, p.TenantID, v["id"])
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT stage FROM opportunities WHERE tenant_id = $1 AND pipeline_id = $2 AND deleted_at IS NULL`, p.TenantID, v["id"])
 		if err != nil {
 			return mapErr(err)
 		}
@@ -202,7 +202,7 @@ func (tx *Tx) pipelineRules(ctx context.Context, p *mcrm.Principal, old, v recor
 		}
 	}
 	if v["is_default"] == true {
-		if _, err := tx.tx.ExecContext(ctx, `UPDATE pipelines SET is_default = $1 WHERE tenant_id = $2 AND id <> $3 AND is_default = $4`, false, p.TenantID, v["id"], true); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE pipelines SET is_default = $1 WHERE tenant_id = $2 AND id <> $3 AND is_default = $4`, false, p.TenantID, v["id"], true); err != nil {
 			return mapErr(err)
 		}
 	}
@@ -214,7 +214,7 @@ func (tx *Tx) pipelineStages(ctx context.Context, p *mcrm.Principal, id string) 
 	if st, ok := tx.stages[id]; ok {
 		return st, nil
 	}
-	pv, err := get(ctx, tx.tx, p, mcrm.EntityByName("pipelines"), id, false)
+	pv, err := get(ctx, tx, p, mcrm.EntityByName("pipelines"), id, false)
 	if err != nil {
 		return nil, mcrm.FieldErr("pipeline_id", "unknown_reference", "no such pipeline")
 	}
@@ -229,7 +229,7 @@ func (tx *Tx) pipelineStages(ctx context.Context, p *mcrm.Principal, id string) 
 func (tx *Tx) opportunityRules(ctx context.Context, p *mcrm.Principal, old, v record.Values) error {
 	if v["pipeline_id"] == nil {
 		var id string
-		err := tx.tx.QueryRowContext(ctx, `SELECT id FROM pipelines WHERE tenant_id = $1 AND is_default = $2 AND deleted_at IS NULL`, p.TenantID, true).Scan(&id)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM pipelines WHERE tenant_id = $1 AND is_default = $2 AND deleted_at IS NULL`, p.TenantID, true).Scan(&id)
 		if err != nil {
 			return mcrm.FieldErr("pipeline_id", "required", "the tenant has no default pipeline; give pipeline_id")
 		}

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"mcrm"
+	"mcrm/importer"
+	"mcrm/sqlstore"
+)
+
+// importFile imports an uploaded file: multipart/form-data with a "file"
+// part and an optional "mapping" part (JSON), read in that order: the
+// mapping part must come first so the file can stream. Query: dry_run=true.
+func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	e := mcrm.EntityByName(r.PathValue("entity"))
+	if e == nil {
+		s.writeError(w, r, mcrm.Errorf(mcrm.ENotFound, "no such entity"))
+		return
+	}
+	if err := sqlstore.CanWrite(p, e); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dryRun := false
+	for key, vals := range r.URL.Query() {
+		switch {
+		case key == "dry_run" && len(vals) == 1 && (vals[0] == "true" || vals[0] == "false"):
+			dryRun = vals[0] == "true"
+		default:
+			s.writeError(w, r, mcrm.FieldErr(key, "unknown_parameter", "only dry_run=true|false is accepted"))
+			return
+		}
+	}
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "multipart/form-data" || params["boundary"] == "" {
+		s.writeError(w, r, mcrm.Errorf(mcrm.EUnsupportedMedia, "send multipart/form-data with a file part (and an optional mapping part before it)"))
+		return
+	}
+	if r.ContentLength > s.cfg.MaxImportBytes {
+		s.writeError(w, r, mcrm.Errorf(mcrm.ETooLarge, "upload larger than %d bytes", s.cfg.MaxImportBytes))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxImportBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.writeError(w, r, mcrm.Errorf(mcrm.EInvalid, "malformed multipart body"))
+		return
+	}
+	var mapping *importer.Mapping
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			s.writeError(w, r, mcrm.FieldErr("file", "required", "the upload has no file part"))
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, uploadErr(err))
+			return
+		}
+		switch part.FormName() {
+		case "mapping":
+			mapping, err = importer.ParseMapping(part)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			continue
+		case "file":
+		default:
+			s.writeError(w, r, mcrm.FieldErr(part.FormName(), "unknown_field", "parts are mapping and file"))
+			return
+		}
+		t, err := s.tenant(r.Context(), p.TenantID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rep, err := importer.Import(r.Context(), s.db, p, part, importer.Options{Entity: e, Mapping: mapping, DryRun: dryRun, Region: t.DefaultRegion})
+		if err != nil {
+			s.writeError(w, r, uploadErr(err))
+			return
+		}
+		status := http.StatusOK
+		if rep.Outcome == "rolled_back" {
+			// Nothing was written: the report says which rows failed.
+			status = http.StatusUnprocessableEntity
+		}
+		ev := sqlstore.Event{TenantID: p.TenantID, Actor: p.Actor(), SessionID: p.SessionID, Action: "data_import", Object: e.Name, Outcome: rep.Outcome,
+			IP: clientIP(r), RequestID: requestID(r.Context()), Detail: "rows=" + strconv.Itoa(rep.Rows) + " created=" + strconv.Itoa(rep.Created) + " updated=" + strconv.Itoa(rep.Updated) + " failed=" + strconv.Itoa(rep.Failed)}
+		if err := s.db.RecordEvent(r.Context(), ev); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, status, rep)
+		return
+	}
+}
+
+func uploadErr(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return mcrm.Errorf(mcrm.ETooLarge, "upload larger than the limit")
+	}
+	return err
+}
+
+// exportFile streams the caller's readable records as CSV or vCard.
+func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	e := mcrm.EntityByName(r.PathValue("entity"))
+	if e == nil {
+		s.writeError(w, r, mcrm.Errorf(mcrm.ENotFound, "no such entity"))
+		return
+	}
+	format := "csv"
+	for key, vals := range r.URL.Query() {
+		if key != "format" || len(vals) != 1 {
+			s.writeError(w, r, mcrm.FieldErr(key, "unknown_parameter", "only format=csv|vcard is accepted"))
+			return
+		}
+		format = vals[0]
+	}
+	switch format {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+e.Name+`.csv"`)
+	case "vcard":
+		if e.Field("emails") == nil {
+			s.writeError(w, r, mcrm.FieldErr("format", "unsupported", "vCard export is for contacts and leads"))
+			return
+		}
+		w.Header().Set("Content-Type", "text/vcard; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+e.Name+`.vcf"`)
+	default:
+		s.writeError(w, r, mcrm.FieldErr("format", "unsupported", "format must be csv or vcard"))
+		return
+	}
+	n, err := importer.Export(r.Context(), s.db, p, e, format, w)
+	outcome := "success"
+	if err != nil {
+		// Headers are gone; the truncated body is the client's signal, and
+		// the event records the failure.
+		outcome = "failure"
+		s.log.ErrorContext(r.Context(), "export failed", "request_id", requestID(r.Context()), "error", errText(err))
+	}
+	_ = s.db.RecordEvent(r.Context(), sqlstore.Event{TenantID: p.TenantID, Actor: p.Actor(), SessionID: p.SessionID, Action: "data_export", Object: e.Name, Outcome: outcome,
+		IP: clientIP(r), RequestID: requestID(r.Context()), Detail: "format=" + format + " records=" + strconv.Itoa(n)})
+}

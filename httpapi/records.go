@@ -1,0 +1,422 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"mcrm"
+	"mcrm/normalize"
+	"mcrm/record"
+	"mcrm/sqlstore"
+)
+
+// present turns stored values into the JSON object of a record: every field
+// of the entity is present (null when empty), instants are UTC, and fields
+// marked Local also appear in the viewer's time zone. This is the single
+// exit point of record data, where field-level filtering will sit.
+func present(p *mcrm.Principal, e *mcrm.Entity, v record.Values) map[string]any {
+	out := make(map[string]any, len(e.Fields)+2)
+	for i := range e.Fields {
+		f := &e.Fields[i]
+		x := v[f.Name]
+		switch t := x.(type) {
+		case time.Time:
+			out[f.Name] = t.UTC().Format(record.TimeLayout)
+			if f.Local {
+				out[f.Name+"_local"] = t.In(p.Loc()).Format(time.RFC3339)
+			}
+		case nil:
+			out[f.Name] = nil
+			if f.Local {
+				out[f.Name+"_local"] = nil
+			}
+		default:
+			out[f.Name] = x
+		}
+	}
+	if d, ok := v["deleted_at"].(time.Time); ok {
+		out["deleted_at"] = d.UTC().Format(record.TimeLayout)
+	}
+	return out
+}
+
+func (s *Server) decodeOptions(r *http.Request, p *mcrm.Principal, partial bool) (record.Options, error) {
+	t, err := s.tenant(r.Context(), p.TenantID)
+	if err != nil {
+		return record.Options{}, err
+	}
+	return record.Options{Partial: partial, Region: t.DefaultRegion, Loc: p.Loc()}, nil
+}
+
+// listParams turns the query string into a list query. Unknown parameters
+// are refused (400 naming them) rather than ignored, so a typo in a filter
+// never silently returns everything.
+func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) (sqlstore.ListQuery, error) {
+	q := r.URL.Query()
+	var lq sqlstore.ListQuery
+	opts, err := s.decodeOptions(r, p, true)
+	if err != nil {
+		return lq, err
+	}
+	opts.FromText = true
+	for key, vals := range q {
+		if len(vals) != 1 {
+			return lq, mcrm.FieldErr(key, "repeated_parameter", "give each parameter once")
+		}
+		val := vals[0]
+		switch key {
+		case "limit":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > sqlstore.MaxLimit {
+				return lq, mcrm.FieldErr("limit", "out_of_range", "limit must be 1 to 500")
+			}
+			lq.Limit = n
+			continue
+		case "cursor":
+			lq.Cursor = val
+			continue
+		case "sort":
+			lq.Sort, lq.Desc = strings.TrimPrefix(val, "-"), strings.HasPrefix(val, "-")
+			if f := e.Field(lq.Sort); f == nil || !f.Sort {
+				return lq, mcrm.FieldErr("sort", "unknown_field", "cannot sort by "+lq.Sort)
+			}
+			continue
+		case "deleted":
+			lq.Deleted = val == "true"
+			if val != "true" && val != "false" {
+				return lq, mcrm.FieldErr("deleted", "type", "expected true or false")
+			}
+			continue
+		}
+		name, op := key, "eq"
+		if i := strings.IndexByte(key, '['); i > 0 && strings.HasSuffix(key, "]") {
+			name, op = key[:i], key[i+1:len(key)-1]
+		}
+		f, err := filterValue(e, name, op, val, opts)
+		if err != nil {
+			return lq, err
+		}
+		lq.Filters = append(lq.Filters, f)
+	}
+	return lq, nil
+}
+
+func filterValue(e *mcrm.Entity, name, op, val string, opts record.Options) (sqlstore.Filter, error) {
+	if e.Field("emails") != nil && (name == "email" || name == "phone") {
+		key := ""
+		if name == "email" {
+			k, err := normalize.Email(val)
+			if err != nil {
+				return sqlstore.Filter{}, mcrm.FieldErr(name, "invalid_email", "not a valid email address")
+			}
+			key = k
+		} else {
+			ph := normalize.PhoneNumber(val, opts.Region)
+			if !ph.Valid {
+				return sqlstore.Filter{}, mcrm.FieldErr(name, "invalid_phone", "not a valid phone number")
+			}
+			key = ph.E164
+		}
+		return sqlstore.Filter{Field: name, Op: op, Value: key}, nil
+	}
+	f := e.Field(name)
+	if f == nil || !f.Filter {
+		return sqlstore.Filter{}, mcrm.FieldErr(name, "unknown_field", "cannot filter by "+name)
+	}
+	if val == "" || val == "null" {
+		return sqlstore.Filter{Field: name, Op: op, Value: nil}, nil
+	}
+	// Validate and convert the value exactly as a body field would be.
+	probe := &mcrm.Entity{Name: e.Name, Fields: []mcrm.Field{*f}}
+	probe.Fields[0].System, probe.Fields[0].Required = false, false
+	res, err := record.Decode(probe, map[string]any{name: val}, opts)
+	if err != nil {
+		return sqlstore.Filter{}, err
+	}
+	return sqlstore.Filter{Field: name, Op: op, Value: res.Values[name]}, nil
+}
+
+func (s *Server) listRecords(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		lq, err := s.listParams(r, p, e)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rows, next, err := s.db.List(r.Context(), p, e, lq)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		data := make([]map[string]any, len(rows))
+		for i, v := range rows {
+			data[i] = present(p, e, v)
+		}
+		resp := map[string]any{"data": data}
+		if next != "" {
+			resp["next_cursor"] = next
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+func (s *Server) getRecord(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		v, err := s.db.Get(r.Context(), p, e, r.PathValue("id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("ETag", etag(v["version"]))
+		writeJSON(w, http.StatusOK, present(p, e, v))
+	}
+}
+
+// writeOne renders the record a write produced.
+func (s *Server) writeOne(w http.ResponseWriter, p *mcrm.Principal, e *mcrm.Entity, status int, v record.Values) {
+	w.Header().Set("ETag", etag(v["version"]))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", "/api/v1/"+e.Name+"/"+url.PathEscape(v["id"].(string)))
+	}
+	writeJSON(w, status, present(p, e, v))
+}
+
+func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		if err := sqlstore.CanWrite(p, e); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var body map[string]any
+		if err := s.decodeJSON(w, r, &body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		opts, err := s.decodeOptions(r, p, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, err := record.Decode(e, body, opts)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var out record.Values
+		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+			var err error
+			out, err = tx.Create(r.Context(), p, e, res.Values)
+			if err != nil {
+				return err
+			}
+			return s.recordChange(r, tx, p, e, "created", out)
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeOne(w, p, e, http.StatusCreated, out)
+	}
+}
+
+func (s *Server) updateRecord(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		if err := sqlstore.CanWrite(p, e); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		version, err := ifMatch(r, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var body map[string]any
+		if err := s.decodeJSON(w, r, &body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if _, ok := body["owner_id"]; ok {
+			s.writeError(w, r, mcrm.FieldErr("owner_id", "read_only", "change the owner with POST /api/v1/"+e.Name+"/{id}/transfer"))
+			return
+		}
+		opts, err := s.decodeOptions(r, p, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, err := record.Decode(e, body, opts)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var out record.Values
+		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+			var err error
+			out, err = tx.Update(r.Context(), p, e, r.PathValue("id"), version, res.Values)
+			if err != nil {
+				return err
+			}
+			return s.recordChange(r, tx, p, e, "updated", out)
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeOne(w, p, e, http.StatusOK, out)
+	}
+}
+
+func (s *Server) deleteRecord(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		version, err := ifMatch(r, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		id := r.PathValue("id")
+		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+			if err := tx.Delete(r.Context(), p, e, id, version); err != nil {
+				return err
+			}
+			return s.recordChange(r, tx, p, e, "deleted", record.Values{"id": id})
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) restoreRecord(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		var out record.Values
+		err := s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+			var err error
+			out, err = tx.Restore(r.Context(), p, e, r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			return s.recordChange(r, tx, p, e, "restored", out)
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeOne(w, p, e, http.StatusOK, out)
+	}
+}
+
+func (s *Server) transferRecord(e *mcrm.Entity) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		version, err := ifMatch(r, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var body struct {
+			OwnerID string `json:"owner_id"`
+		}
+		if err := s.decodeJSON(w, r, &body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var out record.Values
+		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+			var err error
+			out, err = tx.Transfer(r.Context(), p, e, r.PathValue("id"), version, body.OwnerID)
+			if err != nil {
+				return err
+			}
+			return s.recordChange(r, tx, p, e, "transferred", out)
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeOne(w, p, e, http.StatusOK, out)
+	}
+}
+
+func (s *Server) convertLead(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	leads := mcrm.EntityByName("leads")
+	if err := sqlstore.CanWrite(p, leads); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	version, err := ifMatch(r, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		AccountID         string         `json:"account_id"`
+		CreateOpportunity bool           `json:"create_opportunity"`
+		Opportunity       map[string]any `json:"opportunity"`
+	}
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	opts := sqlstore.ConvertOptions{AccountID: body.AccountID, CreateOpportunity: body.CreateOpportunity}
+	if body.Opportunity != nil {
+		do, err := s.decodeOptions(r, p, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, err := record.Decode(mcrm.EntityByName("opportunities"), body.Opportunity, do)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		opts.Opportunity = res.Values
+	}
+	var out sqlstore.Converted
+	err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ConvertLead(r.Context(), p, r.PathValue("id"), version, opts)
+		if err != nil {
+			return err
+		}
+		return s.recordChange(r, tx, p, leads, "converted", out.Lead)
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(out.Lead["version"]))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"lead": present(p, leads, out.Lead), "contact_id": out.ContactID, "account_id": out.AccountID, "opportunity_id": nullable(out.Opportunity),
+	})
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// recordChange writes a security event for changes to users and teams
+// (rights and hierarchy) in the same transaction as the change. Ordinary
+// CRM edits go to field history, which the audit layer adds.
+func (s *Server) recordChange(r *http.Request, tx *sqlstore.Tx, p *mcrm.Principal, e *mcrm.Entity, verb string, v record.Values) error {
+	if e.Name != "users" && e.Name != "teams" {
+		return nil
+	}
+	id, _ := v["id"].(string)
+	return tx.Event(r.Context(), sqlstore.Event{TenantID: p.TenantID, Actor: p.Actor(), SessionID: p.SessionID, Action: e.Singular + "_" + verb,
+		Object: e.Name + "/" + id, Outcome: "success", IP: clientIP(r), RequestID: requestID(r.Context())})
+}

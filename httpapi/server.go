@@ -1,0 +1,142 @@
+// Package httpapi is mcrm's HTTPS REST API. Every request takes the same
+// path: outer (request id, headers, rate limit, log) → authentication →
+// handler → store; all routes are registered in routes().
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"mcrm"
+	"mcrm/sqlstore"
+)
+
+// Config tunes the API.
+type Config struct {
+	MaxBodyBytes   int64   // JSON bodies; default 1 MiB
+	MaxImportBytes int64   // import uploads; default 64 MiB
+	RateLimit      float64 // requests per second per client IP; default 50, negative disables
+	RateBurst      int     // default 200
+	BehindTLSProxy bool    // send HSTS although the listener is plain HTTP
+}
+
+// Server serves the API.
+type Server struct {
+	db      *sqlstore.DB
+	log     *slog.Logger
+	cfg     Config
+	limiter *ipLimiter
+	tenants  sync.Map // tenant id → sqlstore.Tenant
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// Drain makes /readyz fail so load balancers stop routing here before
+// shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// New builds the API server over db.
+func New(db *sqlstore.DB, log *slog.Logger, cfg Config) *Server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxImportBytes == 0 {
+		cfg.MaxImportBytes = 64 << 20
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 50
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = 200
+	}
+	s := &Server{db: db, log: log, cfg: cfg, limiter: newIPLimiter(cfg.RateLimit, cfg.RateBurst)}
+	s.handler = s.outer(s.routes())
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) tenant(ctx context.Context, id string) (sqlstore.Tenant, error) {
+	if t, ok := s.tenants.Load(id); ok {
+		return t.(sqlstore.Tenant), nil
+	}
+	t, err := s.db.TenantByID(ctx, id)
+	if err != nil {
+		return t, err
+	}
+	s.tenants.Store(id, t)
+	return t, nil
+}
+
+// decodeJSON reads a JSON object body into a map with numbers kept exact.
+// It enforces the content type and the size limit, and rejects trailing
+// data, so that a body means exactly one thing.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" {
+		return mcrm.Errorf(mcrm.EUnsupportedMedia, "send application/json")
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.UseNumber()
+	if _, strict := dst.(*map[string]any); !strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(dst); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return mcrm.FieldErr(name, "unknown_field", "no such field")
+		}
+		return mcrm.Errorf(mcrm.EInvalid, "body is not valid JSON of the expected shape")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return mcrm.Errorf(mcrm.EInvalid, "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// ifMatch reads the If-Match version. required makes a missing header a
+// 428, so a client cannot overwrite a change it has not seen by omission.
+func ifMatch(r *http.Request, required bool) (int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		if required {
+			return 0, mcrm.Errorf(mcrm.EPreconditionRequired, "send If-Match with the ETag of the version you are changing")
+		}
+		return -1, nil
+	}
+	if h == "*" {
+		return -1, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) || v < 1 {
+		return 0, mcrm.FieldErr("If-Match", "invalid_etag", `expected a strong ETag such as "3"`)
+	}
+	return v, nil
+}
+
+func etag(version any) string {
+	v, _ := version.(int64)
+	return `"` + strconv.FormatInt(v, 10) + `"`
+}

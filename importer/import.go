@@ -1,0 +1,691 @@
+package importer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"mcrm"
+	"mcrm/normalize"
+	"mcrm/record"
+	"mcrm/sqlstore"
+	"mcrm/tabular"
+	"mcrm/vcard"
+)
+
+// Options for one import.
+type Options struct {
+	Entity  *mcrm.Entity
+	Mapping *Mapping // nil: columns named after field paths (what Export writes)
+	DryRun  bool
+	Region  string // tenant default phone region when the mapping names none
+	// Overrides replace the mapping's file options (command-line flags).
+	Overrides Overrides
+}
+
+// Overrides are file options given outside the mapping.
+type Overrides struct {
+	Format, Encoding, Delimiter, DateOrder, UpsertKey string
+	KeepGoodRows                                      bool
+}
+
+func (o Overrides) apply(m *Mapping) {
+	for _, kv := range []struct {
+		dst *string
+		v   string
+	}{{&m.Format, o.Format}, {&m.Encoding, o.Encoding}, {&m.Delimiter, o.Delimiter}, {&m.DateOrder, o.DateOrder}, {&m.UpsertKey, o.UpsertKey}} {
+		if kv.v != "" {
+			*kv.dst = kv.v
+		}
+	}
+	if o.KeepGoodRows {
+		m.KeepGoodRows = true
+	}
+}
+
+// Issue is one problem or note about one row.
+type Issue struct {
+	Row      int    `json:"row"` // line (CSV), row (XLSX) or card number (vCard); the header is row 1
+	Column   string `json:"column,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Severity string `json:"severity"` // error: the row was not imported; warning: imported as the mapping settled it
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+}
+
+// Report describes what an import did (or, for a dry run or a rolled-back
+// import, would have done). Rows = Created + Updated + Failed, always.
+type Report struct {
+	Entity         string            `json:"entity"`
+	Format         string            `json:"format"`
+	Encoding       string            `json:"encoding,omitempty"`
+	Delimiter      string            `json:"delimiter,omitempty"`
+	DryRun         bool              `json:"dry_run"`
+	Committed      bool              `json:"committed"`
+	Rows           int               `json:"rows"`
+	Created        int               `json:"created"`
+	Updated        int               `json:"updated"`
+	Failed         int               `json:"failed"`
+	RowsWithNotes  int               `json:"rows_with_warnings"`
+	CreatedRelated map[string]int    `json:"created_related,omitempty"`
+	Issues         []Issue           `json:"issues"`
+	IssuesOmitted  int               `json:"issues_omitted"` // issues beyond MaxIssues, counted but not listed
+	Counts         map[string]int    `json:"issue_counts"`   // code → number of issues, complete
+	Outcome        string            `json:"outcome"`        // committed, rolled_back, dry_run
+	Detected       *tabular.Detected `json:"-"`
+}
+
+// MaxIssues bounds the issues listed in a report so memory stays flat on
+// huge files; Counts stays complete.
+const MaxIssues = 10000
+
+func (r *Report) add(is Issue) {
+	if r.Counts == nil {
+		r.Counts = map[string]int{}
+	}
+	r.Counts[is.Code]++
+	if len(r.Issues) >= MaxIssues {
+		r.IssuesOmitted++
+		return
+	}
+	r.Issues = append(r.Issues, is)
+}
+
+// rowSource yields rows as field-path → raw value maps.
+type rowSource interface {
+	next() (row int, in map[string]any, notes []Issue, err error)
+}
+
+// Import reads src and writes its rows as records of opts.Entity on behalf
+// of p, in one transaction. Unless the mapping keeps good rows, one failed
+// row rolls back everything; a dry run always rolls back. Reading streams,
+// so memory stays flat as the file grows.
+func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Reader, opts Options) (*Report, error) {
+	e := opts.Entity
+	m := &Mapping{}
+	if opts.Mapping != nil {
+		copied := *opts.Mapping
+		m = &copied
+	}
+	opts.Overrides.apply(m)
+	if err := sqlstore.CanWrite(p, e); err != nil {
+		return nil, err
+	}
+	rep := &Report{Entity: e.Name, DryRun: opts.DryRun, Issues: []Issue{}, Counts: map[string]int{}}
+	br := bufio.NewReaderSize(src, 64<<10)
+	sample, _ := br.Peek(4096)
+	var rows rowSource
+	region := m.Region
+	if region == "" {
+		region = opts.Region
+	}
+	loc := time.UTC
+	if m.TimeZone != "" {
+		l, err := time.LoadLocation(m.TimeZone)
+		if err != nil {
+			return nil, mcrm.FieldErr("time_zone", "invalid_time_zone", "not an IANA time zone")
+		}
+		loc = l
+	}
+	if m.Format == "vcard" || (m.Format == "" && vcard.Detect(sample)) {
+		if e.Field("emails") == nil {
+			return nil, mcrm.Errorf(mcrm.EInvalid, "vCards import as contacts or leads, not %s", e.Name)
+		}
+		cards, err := vcard.Parse(br)
+		if err != nil {
+			return nil, mcrm.Errorf(mcrm.EInvalid, "vCard: %v", err)
+		}
+		rep.Format = "vcard"
+		rows = &cardRows{cards: cards, entity: e}
+	} else {
+		tr, err := tabular.Open(br, tabular.Options{Format: m.Format, Encoding: m.Encoding, Delimiter: m.Delimiter, Sheet: m.Sheet})
+		if err != nil {
+			return nil, mcrm.Errorf(mcrm.EInvalid, "file: %v", err)
+		}
+		defer tr.Close()
+		det := tr.Detected()
+		rep.Format, rep.Encoding, rep.Delimiter, rep.Detected = det.Format, det.Encoding, det.Delimiter, &det
+		if opts.Mapping == nil {
+			id := identityMapping(e, tr.Header())
+			m.Columns, m.Ignore = id.Columns, id.Ignore
+		}
+		if err := m.validate(e, tr.Header()); err != nil {
+			return nil, err
+		}
+		rows = &tableRows{r: tr, m: m, e: e, header: tr.Header()}
+	}
+	if m.UpsertKey != "" && !upsertable(e, m.UpsertKey) {
+		return nil, mcrm.FieldErr("upsert_key", "invalid", "cannot match records of "+e.Name+" by "+m.UpsertKey)
+	}
+	run := &run{p: p, e: e, m: m, rep: rep, region: region, loc: loc, cache: map[string]string{}, managedTeam: map[string]string{}}
+	work := func(tx *sqlstore.Tx) error {
+		run.tx = tx
+		if err := run.all(ctx, rows); err != nil {
+			return err
+		}
+		if rep.Failed > 0 && !m.KeepGoodRows {
+			return errRolledBack
+		}
+		return nil
+	}
+	var err error
+	if opts.DryRun {
+		err = db.DryRun(ctx, work)
+	} else {
+		err = db.InTx(ctx, work)
+	}
+	switch {
+	case errors.Is(err, errRolledBack):
+		rep.Outcome = "rolled_back"
+	case err != nil:
+		return nil, err
+	case opts.DryRun:
+		rep.Outcome = "dry_run"
+	default:
+		rep.Outcome, rep.Committed = "committed", true
+	}
+	return rep, nil
+}
+
+var errRolledBack = errors.New("import rolled back")
+
+// identityMapping maps columns named after field paths onto themselves,
+// the shape Export writes; server-set columns (id, version, ...) are
+// ignored so an export imports back as-is.
+func identityMapping(e *mcrm.Entity, header []string) *Mapping {
+	m := &Mapping{Columns: map[string]ColumnList{}}
+	for _, h := range header {
+		f, _ := resolvePath(e, h)
+		if f != nil && f.System && f.Name != "owner_id" || strings.HasSuffix(h, ".ext") || strings.HasSuffix(h, ".original") {
+			m.Ignore = append(m.Ignore, h)
+			continue
+		}
+		m.Columns[h] = ColumnList{{Field: h}}
+	}
+	return m
+}
+
+type run struct {
+	p      *mcrm.Principal
+	e      *mcrm.Entity
+	m      *Mapping
+	tx     *sqlstore.Tx
+	rep    *Report
+	region string
+	loc    *time.Location
+	cache  map[string]string // entity|by|key → id
+	// managedTeam caches the team each manager leads (users imports).
+	managedTeam map[string]string
+	deferred    []deferredRef
+}
+
+// deferredRef is a reference to a record of the entity being imported that
+// may appear further down the file (a parent account listed after its
+// subsidiary). It is resolved after the last row.
+type deferredRef struct {
+	row    int
+	column string
+	field  string
+	id     string
+	by     string
+	key    string
+}
+
+// rowError is a problem that fails one row.
+type rowError struct{ issues []Issue }
+
+func (e *rowError) Error() string { return "row failed" }
+
+func (r *run) all(ctx context.Context, rows rowSource) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row, in, notes, err := rows.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var re *rowError
+			if errors.As(err, &re) {
+				// The source could not read the row (broken quoting...).
+				r.rep.Rows++
+				r.fail(row, re.issues)
+				continue
+			}
+			return mcrm.Errorf(mcrm.EInvalid, "file: %v", err)
+		}
+		r.rep.Rows++
+		if err := r.tx.Savepoint(ctx); err != nil {
+			return err
+		}
+		created, warnings, err := r.one(ctx, row, in)
+		warnings = append(notes, warnings...)
+		if err != nil {
+			if rbErr := r.tx.RollbackToSavepoint(ctx); rbErr != nil {
+				return rbErr
+			}
+			var re *rowError
+			if !errors.As(err, &re) {
+				return err
+			}
+			for i := range warnings {
+				warnings[i].Severity = "warning"
+			}
+			r.fail(row, append(warnings, re.issues...))
+			continue
+		}
+		if err := r.tx.ReleaseSavepoint(ctx); err != nil {
+			return err
+		}
+		if created {
+			r.rep.Created++
+		} else {
+			r.rep.Updated++
+		}
+		if len(warnings) > 0 {
+			r.rep.RowsWithNotes++
+			for _, w := range warnings {
+				w.Row, w.Severity = row, "warning"
+				r.rep.add(w)
+			}
+		}
+	}
+	return r.resolveDeferred(ctx)
+}
+
+func (r *run) fail(row int, issues []Issue) {
+	r.rep.Failed++
+	for _, is := range issues {
+		is.Row = row
+		if is.Severity == "" {
+			is.Severity = "error"
+		}
+		r.rep.add(is)
+	}
+}
+
+// one imports one row: resolve lookups, validate, then create or update.
+func (r *run) one(ctx context.Context, row int, in map[string]any) (bool, []Issue, error) {
+	var warnings []Issue
+	var errs []Issue
+	var defs []deferredRef
+	// Lookups were recorded by the row source as *pending values.
+	for path, v := range flatten(in) {
+		pl, ok := v.(*pending)
+		if !ok {
+			continue
+		}
+		id, warn, def, err := r.resolve(ctx, pl)
+		if err != nil {
+			var re *rowError
+			if errors.As(err, &re) {
+				errs = append(errs, re.issues...)
+				continue
+			}
+			return false, nil, err
+		}
+		warnings = append(warnings, warn...)
+		if def != nil {
+			def.row, def.field = row, path
+			defs = append(defs, *def)
+		}
+		setPath(in, path, id)
+	}
+	if len(errs) > 0 {
+		return false, warnings, &rowError{issues: errs}
+	}
+	if rt, ok := in["reports_to"]; ok {
+		delete(in, "reports_to")
+		if rt != nil {
+			if err := r.reportsTo(ctx, in, rt.(string)); err != nil {
+				return false, warnings, err
+			}
+		}
+	}
+	existing, err := r.findExisting(ctx, in)
+	if err != nil {
+		return false, warnings, err
+	}
+	res, err := record.Decode(r.e, dropNil(in), record.Options{Partial: existing != "", FromText: true, Lenient: true, Region: r.region, Loc: r.loc})
+	if err != nil {
+		return false, warnings, asRowError(err, "")
+	}
+	for _, w := range res.Warnings {
+		warnings = append(warnings, Issue{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	var saved record.Values
+	if existing != "" {
+		saved, err = r.tx.Update(ctx, r.p, r.e, existing, -1, res.Values)
+	} else {
+		saved, err = r.tx.Create(ctx, r.p, r.e, res.Values)
+	}
+	if err != nil {
+		return false, warnings, asRowError(err, "")
+	}
+	for i := range defs {
+		defs[i].id = saved["id"].(string)
+	}
+	r.deferred = append(r.deferred, defs...)
+	if r.m.UpsertKey != "" {
+		if key := upsertKeyValue(r.e, r.m.UpsertKey, res.Values); key != "" {
+			r.cache[r.e.Name+"|"+r.m.UpsertKey+"|"+key] = saved["id"].(string)
+		}
+	}
+	return existing == "", warnings, nil
+}
+
+// dropNil removes empty values: on create absent and empty mean the same,
+// and on an upsert an empty cell must not clear what the record has.
+func dropNil(in map[string]any) map[string]any {
+	for k, v := range in {
+		if v == nil {
+			delete(in, k)
+		}
+	}
+	return in
+}
+
+// asRowError turns a domain error into the issues of a failed row;
+// failures of the database itself abort the import.
+func asRowError(err error, column string) error {
+	var me *mcrm.Error
+	if !errors.As(err, &me) || me.Code == mcrm.EInternal || me.Code == mcrm.EUnavailable {
+		return err
+	}
+	if len(me.Fields) == 0 {
+		return &rowError{issues: []Issue{{Column: column, Code: string(me.Code), Message: me.Message}}}
+	}
+	out := make([]Issue, len(me.Fields))
+	for i, f := range me.Fields {
+		out[i] = Issue{Column: column, Field: f.Field, Code: f.Code, Message: f.Message}
+	}
+	return &rowError{issues: out}
+}
+
+func upsertKeyValue(e *mcrm.Entity, key string, v record.Values) string {
+	if key == "email" && e.Field("emails") != nil {
+		emails, _ := v["emails"].([]map[string]any)
+		for _, it := range emails {
+			if s, _ := it["value"].(string); s != "" {
+				k, err := normalize.Email(s)
+				if err == nil {
+					return k
+				}
+			}
+		}
+		return ""
+	}
+	s, _ := v[key].(string)
+	if key == "email" {
+		s = strings.ToLower(s)
+	}
+	return s
+}
+
+// findExisting finds the record the row updates, by the upsert key.
+func (r *run) findExisting(ctx context.Context, in map[string]any) (string, error) {
+	if r.m.UpsertKey == "" {
+		return "", nil
+	}
+	var key string
+	if r.m.UpsertKey == "email" && r.e.Field("emails") != nil {
+		emails, _ := in["emails"].([]any)
+		for _, it := range emails {
+			if m, ok := it.(map[string]any); ok {
+				if s, _ := m["value"].(string); s != "" {
+					if k, err := normalize.Email(s); err == nil {
+						key = k
+						break
+					}
+				}
+			}
+		}
+	} else {
+		s, _ := in[r.m.UpsertKey].(string)
+		key = strings.TrimSpace(s)
+		if r.m.UpsertKey == "email" {
+			key = strings.ToLower(key)
+		}
+	}
+	if key == "" {
+		return "", nil
+	}
+	id, err := r.lookupID(ctx, r.e, r.m.UpsertKey, key)
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// lookupID returns the id of the one live record of e with by = key in the
+// caller's scope, "" when there is none, and a row error when several match.
+func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string) (string, error) {
+	ck := e.Name + "|" + by + "|" + key
+	if id, ok := r.cache[ck]; ok {
+		return id, nil
+	}
+	var ids []string
+	var err error
+	if by == "email" && e.Field("emails") != nil {
+		ids, err = r.tx.FindByContactPoint(ctx, r.p, e, "email", key)
+	} else if by == "id" {
+		if _, gerr := r.tx.Get(ctx, r.p, e, key); gerr == nil {
+			ids = []string{key}
+		} else if mcrm.ErrorCode(gerr) != mcrm.ENotFound {
+			err = gerr
+		}
+	} else {
+		var rows []record.Values
+		rows, _, err = r.tx.List(ctx, r.p, e, sqlstore.ListQuery{Filters: []sqlstore.Filter{{Field: by, Op: "eq", Value: key}}, Limit: 2})
+		for _, row := range rows {
+			ids = append(ids, row["id"].(string))
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	switch len(ids) {
+	case 0:
+		return "", nil
+	case 1:
+		r.cache[ck] = ids[0]
+		return ids[0], nil
+	}
+	return "", &rowError{issues: []Issue{{Field: by, Code: "ambiguous_match", Message: fmt.Sprintf("more than one %s has this %s", e.Singular, by)}}}
+}
+
+// pending is a cell waiting to be resolved to a record id.
+type pending struct {
+	column string
+	raw    string // cell before transforms
+	key    string // cell after value map and transforms
+	col    Column
+}
+
+func (r *run) resolve(ctx context.Context, pl *pending) (any, []Issue, *deferredRef, error) {
+	lk := pl.col.Lookup
+	le := mcrm.EntityByName(lk.Entity)
+	by := lk.By
+	key := pl.key
+	if by == "email" {
+		if k, err := normalize.Email(key); err == nil {
+			key = k
+		}
+	}
+	id, err := r.lookupID(ctx, le, by, key)
+	if err != nil {
+		var re *rowError
+		if errors.As(err, &re) {
+			for i := range re.issues {
+				re.issues[i].Column = pl.column
+			}
+		}
+		return nil, nil, nil, err
+	}
+	if id != "" {
+		return id, nil, nil, nil
+	}
+	switch lk.IfMissing {
+	case "null":
+		return nil, []Issue{{Column: pl.column, Field: pl.col.Field, Code: "lookup_not_found_set_null", Message: fmt.Sprintf("no %s with this %s; left empty as the mapping says", le.Singular, by)}}, nil, nil
+	case "create":
+		values := map[string]any{by: pl.key}
+		for k, v := range lk.Create {
+			if v == "$raw" {
+				v = pl.raw
+			}
+			values[k] = v
+		}
+		res, err := record.Decode(le, values, record.Options{FromText: true, Region: r.region, Loc: r.loc})
+		if err != nil {
+			return nil, nil, nil, asRowError(err, pl.column)
+		}
+		created, err := r.tx.Create(ctx, r.p, le, res.Values)
+		if err != nil {
+			return nil, nil, nil, asRowError(err, pl.column)
+		}
+		id := created["id"].(string)
+		r.cache[le.Name+"|"+by+"|"+key] = id
+		if r.rep.CreatedRelated == nil {
+			r.rep.CreatedRelated = map[string]int{}
+		}
+		r.rep.CreatedRelated[le.Name]++
+		return id, []Issue{{Column: pl.column, Field: pl.col.Field, Code: "related_created", Message: "created the missing " + le.Singular}}, nil, nil
+	}
+	if le == r.e {
+		// May be defined further down the file: settle after the last row.
+		return nil, nil, &deferredRef{column: pl.column, by: by, key: key}, nil
+	}
+	return nil, nil, nil, &rowError{issues: []Issue{{Column: pl.column, Field: pl.col.Field, Code: "lookup_not_found", Message: fmt.Sprintf("no %s with this %s", le.Singular, by)}}}
+}
+
+// resolveDeferred links rows to records that appeared later in the file.
+func (r *run) resolveDeferred(ctx context.Context) error {
+	for _, d := range r.deferred {
+		id, err := r.lookupID(ctx, r.e, d.by, d.key)
+		if err != nil && !isRowError(err) {
+			return err
+		}
+		if id != "" && err == nil {
+			if _, err := r.tx.Update(ctx, r.p, r.e, d.id, -1, record.Values{d.field: id}); err == nil {
+				continue
+			} else if !isRowError(asRowError(err, d.column)) {
+				return err
+			}
+		}
+		// The row was counted as imported; it now fails.
+		if err := r.tx.Discard(ctx, r.p, r.e, d.id); err != nil {
+			return err
+		}
+		r.rep.Created--
+		r.fail(d.row, []Issue{{Column: d.column, Field: d.field, Code: "lookup_not_found", Message: fmt.Sprintf("no %s with this %s anywhere in the file or the database", r.e.Singular, d.by)}})
+	}
+	return nil
+}
+
+func isRowError(err error) bool {
+	var re *rowError
+	return errors.As(err, &re)
+}
+
+// reportsTo places the row's user in the team that manager leads (created
+// "<manager> team" under the row's team when there is none), and puts a
+// manager without a team into the row's team.
+func (r *run) reportsTo(ctx context.Context, in map[string]any, managerID string) error {
+	users := mcrm.EntityByName("users")
+	teams := mcrm.EntityByName("teams")
+	rowTeam, _ := in["team_id"].(string)
+	teamID, ok := r.managedTeam[managerID]
+	if !ok {
+		rows, _, err := r.tx.List(ctx, r.p, teams, sqlstore.ListQuery{Filters: []sqlstore.Filter{{Field: "manager_id", Op: "eq", Value: managerID}}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 1 {
+			teamID = rows[0]["id"].(string)
+		}
+	}
+	mgr, err := r.tx.Get(ctx, r.p, users, managerID)
+	if err != nil {
+		return err
+	}
+	if teamID == "" {
+		v := record.Values{"name": mgr["name"].(string) + " team", "manager_id": managerID}
+		if rowTeam != "" {
+			v["parent_team_id"] = rowTeam
+		}
+		t, err := r.tx.Create(ctx, r.p, teams, v)
+		if err != nil {
+			return asRowError(err, "")
+		}
+		teamID = t["id"].(string)
+		if r.rep.CreatedRelated == nil {
+			r.rep.CreatedRelated = map[string]int{}
+		}
+		r.rep.CreatedRelated["teams"]++
+	}
+	r.managedTeam[managerID] = teamID
+	if mgr["team_id"] == nil && rowTeam != "" {
+		if _, err := r.tx.Update(ctx, r.p, users, managerID, -1, record.Values{"team_id": rowTeam}); err != nil {
+			return asRowError(err, "")
+		}
+	}
+	in["team_id"] = teamID
+	return nil
+}
+
+// flatten lists every value of in by path, descending into list items.
+func flatten(in map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range in {
+		if items, ok := v.([]any); ok {
+			for i, it := range items {
+				if m, ok := it.(map[string]any); ok {
+					for sk, sv := range m {
+						out[k+"."+strconv.Itoa(i)+"."+sk] = sv
+					}
+				}
+			}
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// setPath sets a value at a field path, growing list items as needed.
+func setPath(in map[string]any, path string, v any) {
+	parts := strings.Split(path, ".")
+	if len(parts) == 1 {
+		in[path] = v
+		return
+	}
+	n, _ := strconv.Atoi(parts[1])
+	items, _ := in[parts[0]].([]any)
+	for len(items) <= n {
+		items = append(items, map[string]any{})
+	}
+	items[n].(map[string]any)[parts[2]] = v
+	in[parts[0]] = items
+}
+
+func getPath(in map[string]any, path string) (any, bool) {
+	parts := strings.Split(path, ".")
+	if len(parts) == 1 {
+		v, ok := in[path]
+		return v, ok
+	}
+	n, _ := strconv.Atoi(parts[1])
+	items, _ := in[parts[0]].([]any)
+	if n >= len(items) {
+		return nil, false
+	}
+	v, ok := items[n].(map[string]any)[parts[2]]
+	return v, ok
+}
