@@ -109,6 +109,10 @@ func uploadErr(err error) error {
 	return err
 }
 
+// vcardExportable reports whether records of e are people with email
+// addresses, which is what a vCard describes.
+func vcardExportable(e *mcrm.Entity) bool { return e.Field("emails") != nil }
+
 // exportFile streams the caller's readable records as CSV or vCard.
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
@@ -130,7 +134,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+e.Name+`.csv"`)
 	case "vcard":
-		if e.Field("emails") == nil {
+		if !vcardExportable(e) {
 			s.writeError(w, r, mcrm.FieldErr("format", "unsupported", "vCard export is for contacts and leads"))
 			return
 		}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,8 +105,19 @@ func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) 
 	return lq, nil
 }
 
+// contactPointFilters are the list filters, beside the entity's own
+// filterable fields, that search every email address or phone number of
+// a person (contacts and leads) through the normalised index. They match
+// exactly only (no [gt] forms).
+func contactPointFilters(e *mcrm.Entity) []string {
+	if e.Field("emails") == nil {
+		return nil
+	}
+	return []string{"email", "phone"}
+}
+
 func filterValue(e *mcrm.Entity, name, op, val string, opts record.Options) (sqlstore.Filter, error) {
-	if e.Field("emails") != nil && (name == "email" || name == "phone") {
+	if slices.Contains(contactPointFilters(e), name) {
 		key := ""
 		if name == "email" {
 			k, err := normalize.Email(val)

@@ -31,10 +31,10 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	db      *sqlstore.DB
-	log     *slog.Logger
-	cfg     Config
-	limiter *ipLimiter
+	db       *sqlstore.DB
+	log      *slog.Logger
+	cfg      Config
+	limiter  *ipLimiter
 	tenants  sync.Map // tenant id → sqlstore.Tenant
 	handler  http.Handler
 	draining atomic.Bool

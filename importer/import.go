@@ -153,6 +153,9 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 		if opts.Mapping == nil {
 			id := identityMapping(e, tr.Header())
 			m.Columns, m.Ignore = id.Columns, id.Ignore
+			if m.UpsertKey == "" {
+				m.UpsertKey = id.UpsertKey
+			}
 		}
 		if err := m.validate(e, tr.Header()); err != nil {
 			return nil, err
@@ -165,6 +168,7 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 	run := &run{p: p, e: e, m: m, rep: rep, region: region, loc: loc, cache: map[string]string{}, managedTeam: map[string]string{}}
 	work := func(tx *sqlstore.Tx) error {
 		run.tx = tx
+		tx.BufferPoints = true
 		if err := run.all(ctx, rows); err != nil {
 			return err
 		}
@@ -195,17 +199,35 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 var errRolledBack = errors.New("import rolled back")
 
 // identityMapping maps columns named after field paths onto themselves,
-// the shape Export writes; server-set columns (id, version, ...) are
-// ignored so an export imports back as-is.
+// the shape Export writes. An id column becomes the upsert key, so an
+// exported file edited and imported back updates the same records.
+// References (owner, account, product ...) are looked up by id; in another
+// tenant they do not exist and are left empty with a warning on the row
+// (the owner then defaults to the importing user). Other server-set columns
+// (version, timestamps) are ignored.
 func identityMapping(e *mcrm.Entity, header []string) *Mapping {
 	m := &Mapping{Columns: map[string]ColumnList{}}
 	for _, h := range header {
-		f, _ := resolvePath(e, h)
+		if h == "id" {
+			m.UpsertKey = "id"
+			m.Columns[h] = ColumnList{{Field: "id"}}
+			continue
+		}
+		f, sub := resolvePath(e, h)
 		if f != nil && f.System && f.Name != "owner_id" || strings.HasSuffix(h, ".ext") || strings.HasSuffix(h, ".original") {
 			m.Ignore = append(m.Ignore, h)
 			continue
 		}
-		m.Columns[h] = ColumnList{{Field: h}}
+		target := f
+		if sub != nil {
+			target = sub
+		}
+		c := Column{Field: h}
+		if target != nil && target.Type == mcrm.TRef {
+			c.IfEmpty = "null"
+			c.Lookup = &Lookup{Entity: target.Ref, By: "id", IfMissing: "null"}
+		}
+		m.Columns[h] = ColumnList{c}
 	}
 	return m
 }
@@ -241,47 +263,110 @@ type rowError struct{ issues []Issue }
 
 func (e *rowError) Error() string { return "row failed" }
 
+// prepared is a row after the side-effect-free stage: cells converted and
+// validated, lookups still to resolve.
+type prepared struct {
+	row       int
+	id        string // the row's id column, when the upsert key is id
+	values    record.Values
+	refs      []ref
+	reportsTo *pending
+	notes     []Issue
+	err       error // *rowError: the row fails; anything else ends the import
+}
+
+// ref is a lookup waiting at a field path.
+type ref struct {
+	path string
+	pl   *pending
+}
+
+// placeholderID stands in for a looked-up id while the row is validated
+// outside the transaction; the real id replaces it before the write.
+const placeholderID = "00000000000000000000000000"
+
+// all runs the import as a two-stage pipeline: one goroutine reads and
+// validates rows (parsing, phone and date normalisation: pure CPU work),
+// while this one resolves references and writes in the transaction, so
+// on two cores the two halves overlap.
 func (r *run) all(ctx context.Context, rows rowSource) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		row, in, notes, err := rows.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var re *rowError
-			if errors.As(err, &re) {
-				// The source could not read the row (broken quoting...).
-				r.rep.Rows++
-				r.fail(row, re.issues)
-				continue
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan prepared, 256)
+	producerCtx := ctx
+	go func() {
+		ctx := producerCtx
+		defer close(ch)
+		for {
+			row, in, notes, err := rows.next()
+			if err == io.EOF {
+				return
 			}
-			return mcrm.Errorf(mcrm.EInvalid, "file: %v", err)
+			var pr prepared
+			if err != nil {
+				pr = prepared{row: row, err: err}
+			} else {
+				pr = r.prepare(row, in, notes)
+			}
+			select {
+			case ch <- pr:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil && !isRowError(err) {
+				return
+			}
+		}
+	}()
+	savepoints := r.m.KeepGoodRows || r.tx.Dialect() == sqlstore.Postgres
+	// Statements get a context without cancellation: with a cancellable
+	// one the SQLite driver starts a watcher goroutine per statement, which
+	// costs more than the insert. Cancellation is still honoured between
+	// rows, and cancelling the outer context rolls the transaction back.
+	outer := ctx
+	ctx = context.WithoutCancel(ctx)
+	for pr := range ch {
+		if err := outer.Err(); err != nil {
+			return err
 		}
 		r.rep.Rows++
-		if err := r.tx.Savepoint(ctx); err != nil {
-			return err
+		if pr.err != nil {
+			if !isRowError(pr.err) {
+				return mcrm.Errorf(mcrm.EInvalid, "file: %v", pr.err)
+			}
+			r.fail(pr.row, warningsThenErrors(pr.notes, pr.err.(*rowError).issues))
+			continue
 		}
-		created, warnings, err := r.one(ctx, row, in)
-		warnings = append(notes, warnings...)
+		// A savepoint per row lets a failed row be undone while the others
+		// stay (keep_good_rows), and lets PostgreSQL go on after an error.
+		// On SQLite without keep_good_rows a failure rolls everything back
+		// at the end anyway, and a failed statement does not abort the
+		// transaction, so the savepoint is skipped (it costs a third of
+		// the write time).
+		if savepoints {
+			if err := r.tx.Savepoint(ctx); err != nil {
+				return err
+			}
+		}
+		created, warnings, err := r.apply(ctx, pr)
+		warnings = append(pr.notes, warnings...)
 		if err != nil {
-			if rbErr := r.tx.RollbackToSavepoint(ctx); rbErr != nil {
-				return rbErr
+			if savepoints {
+				if rbErr := r.tx.RollbackToSavepoint(ctx); rbErr != nil {
+					return rbErr
+				}
 			}
 			var re *rowError
 			if !errors.As(err, &re) {
 				return err
 			}
-			for i := range warnings {
-				warnings[i].Severity = "warning"
-			}
-			r.fail(row, append(warnings, re.issues...))
+			r.fail(pr.row, warningsThenErrors(warnings, re.issues))
 			continue
 		}
-		if err := r.tx.ReleaseSavepoint(ctx); err != nil {
-			return err
+		if savepoints {
+			if err := r.tx.ReleaseSavepoint(ctx); err != nil {
+				return err
+			}
 		}
 		if created {
 			r.rep.Created++
@@ -291,12 +376,24 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 		if len(warnings) > 0 {
 			r.rep.RowsWithNotes++
 			for _, w := range warnings {
-				w.Row, w.Severity = row, "warning"
+				w.Row, w.Severity = pr.row, "warning"
 				r.rep.add(w)
 			}
 		}
 	}
+	if err := outer.Err(); err != nil {
+		return err
+	}
 	return r.resolveDeferred(ctx)
+}
+
+func warningsThenErrors(warnings, errs []Issue) []Issue {
+	out := make([]Issue, 0, len(warnings)+len(errs))
+	for _, w := range warnings {
+		w.Severity = "warning"
+		out = append(out, w)
+	}
+	return append(out, errs...)
 }
 
 func (r *run) fail(row int, issues []Issue) {
@@ -310,18 +407,53 @@ func (r *run) fail(row int, issues []Issue) {
 	}
 }
 
-// one imports one row: resolve lookups, validate, then create or update.
-func (r *run) one(ctx context.Context, row int, in map[string]any) (bool, []Issue, error) {
-	var warnings []Issue
-	var errs []Issue
-	var defs []deferredRef
-	// Lookups were recorded by the row source as *pending values.
+// prepare converts and validates a row without touching the database.
+func (r *run) prepare(row int, in map[string]any, notes []Issue) prepared {
+	pr := prepared{row: row, notes: notes}
+	if id, ok := in["id"]; ok {
+		pr.id, _ = id.(string)
+		delete(in, "id")
+	}
 	for path, v := range flatten(in) {
 		pl, ok := v.(*pending)
 		if !ok {
 			continue
 		}
-		id, warn, def, err := r.resolve(ctx, pl)
+		if path == "reports_to" {
+			pr.reportsTo = pl
+			delete(in, path)
+			continue
+		}
+		pr.refs = append(pr.refs, ref{path: path, pl: pl})
+		setPath(in, path, placeholderID)
+	}
+	if rt, ok := in["reports_to"]; ok {
+		// reports_to without a lookup cannot name a user.
+		delete(in, "reports_to")
+		if rt != nil {
+			pr.err = &rowError{issues: []Issue{{Field: "reports_to", Code: "invalid_mapping", Message: "reports_to needs a lookup"}}}
+			return pr
+		}
+	}
+	res, err := record.Decode(r.e, dropNil(in), record.Options{Partial: true, FromText: true, Lenient: true, Region: r.region, Loc: r.loc})
+	if err != nil {
+		pr.err = asRowError(err, "")
+		return pr
+	}
+	for _, w := range res.Warnings {
+		pr.notes = append(pr.notes, Issue{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	pr.values = res.Values
+	return pr
+}
+
+// apply resolves the row's references and creates or updates its record.
+func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
+	var warnings, errs []Issue
+	var defs []deferredRef
+	values := pr.values
+	for _, rf := range pr.refs {
+		id, warn, def, err := r.resolve(ctx, rf.pl)
 		if err != nil {
 			var re *rowError
 			if errors.As(err, &re) {
@@ -332,38 +464,52 @@ func (r *run) one(ctx context.Context, row int, in map[string]any) (bool, []Issu
 		}
 		warnings = append(warnings, warn...)
 		if def != nil {
-			def.row, def.field = row, path
+			def.field = rf.path
+			def.row = pr.row
 			defs = append(defs, *def)
 		}
-		setPath(in, path, id)
+		setValue(values, rf.path, id)
+	}
+	if pr.reportsTo != nil {
+		id, warn, _, err := r.resolve(ctx, pr.reportsTo)
+		if err != nil {
+			var re *rowError
+			if !errors.As(err, &re) {
+				return false, nil, err
+			}
+			errs = append(errs, re.issues...)
+		} else {
+			warnings = append(warnings, warn...)
+			if s, _ := id.(string); s != "" {
+				if err := r.reportsTo(ctx, values, s); err != nil {
+					return false, warnings, err
+				}
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return false, warnings, &rowError{issues: errs}
 	}
-	if rt, ok := in["reports_to"]; ok {
-		delete(in, "reports_to")
-		if rt != nil {
-			if err := r.reportsTo(ctx, in, rt.(string)); err != nil {
-				return false, warnings, err
-			}
+	var existing string
+	var err error
+	if r.m.UpsertKey == "id" {
+		if pr.id != "" {
+			existing, err = r.lookupID(ctx, r.e, "id", pr.id)
 		}
+	} else {
+		existing, err = r.findExisting(ctx, values)
 	}
-	existing, err := r.findExisting(ctx, in)
 	if err != nil {
 		return false, warnings, err
 	}
-	res, err := record.Decode(r.e, dropNil(in), record.Options{Partial: existing != "", FromText: true, Lenient: true, Region: r.region, Loc: r.loc})
-	if err != nil {
-		return false, warnings, asRowError(err, "")
-	}
-	for _, w := range res.Warnings {
-		warnings = append(warnings, Issue{Field: w.Field, Code: w.Code, Message: w.Message})
-	}
 	var saved record.Values
 	if existing != "" {
-		saved, err = r.tx.Update(ctx, r.p, r.e, existing, -1, res.Values)
+		saved, err = r.tx.UpdateWithOwner(ctx, r.p, r.e, existing, -1, values)
 	} else {
-		saved, err = r.tx.Create(ctx, r.p, r.e, res.Values)
+		if missing := record.MissingRequired(r.e, values); len(missing) > 0 {
+			return false, warnings, asRowError(&mcrm.Error{Code: mcrm.EInvalid, Message: "validation failed", Fields: missing}, "")
+		}
+		saved, err = r.tx.Create(ctx, r.p, r.e, values)
 	}
 	if err != nil {
 		return false, warnings, asRowError(err, "")
@@ -372,12 +518,37 @@ func (r *run) one(ctx context.Context, row int, in map[string]any) (bool, []Issu
 		defs[i].id = saved["id"].(string)
 	}
 	r.deferred = append(r.deferred, defs...)
-	if r.m.UpsertKey != "" {
-		if key := upsertKeyValue(r.e, r.m.UpsertKey, res.Values); key != "" {
+	if r.m.UpsertKey != "" && r.m.UpsertKey != "id" {
+		if key := upsertKeyValue(r.e, r.m.UpsertKey, values); key != "" {
 			r.cache[r.e.Name+"|"+r.m.UpsertKey+"|"+key] = saved["id"].(string)
 		}
 	}
 	return existing == "", warnings, nil
+}
+
+// setValue puts a resolved id (or nil: left empty) at a path of decoded
+// values; list items are []map[string]any there.
+func setValue(v record.Values, path string, id any) {
+	parts := strings.Split(path, ".")
+	if len(parts) == 1 {
+		if id == nil {
+			delete(v, path)
+		} else {
+			v[path] = id
+		}
+		return
+	}
+	n, _ := strconv.Atoi(parts[1])
+	items, _ := v[parts[0]].([]map[string]any)
+	for len(items) <= n {
+		items = append(items, map[string]any{})
+	}
+	if id == nil {
+		delete(items[n], parts[2])
+	} else {
+		items[n][parts[2]] = id
+	}
+	v[parts[0]] = items
 }
 
 // dropNil removes empty values: on create absent and empty mean the same,
@@ -413,10 +584,7 @@ func upsertKeyValue(e *mcrm.Entity, key string, v record.Values) string {
 		emails, _ := v["emails"].([]map[string]any)
 		for _, it := range emails {
 			if s, _ := it["value"].(string); s != "" {
-				k, err := normalize.Email(s)
-				if err == nil {
-					return k
-				}
+				return normalize.EmailKey(s) // validated by Decode
 			}
 		}
 		return ""
@@ -429,38 +597,15 @@ func upsertKeyValue(e *mcrm.Entity, key string, v record.Values) string {
 }
 
 // findExisting finds the record the row updates, by the upsert key.
-func (r *run) findExisting(ctx context.Context, in map[string]any) (string, error) {
+func (r *run) findExisting(ctx context.Context, values record.Values) (string, error) {
 	if r.m.UpsertKey == "" {
 		return "", nil
 	}
-	var key string
-	if r.m.UpsertKey == "email" && r.e.Field("emails") != nil {
-		emails, _ := in["emails"].([]any)
-		for _, it := range emails {
-			if m, ok := it.(map[string]any); ok {
-				if s, _ := m["value"].(string); s != "" {
-					if k, err := normalize.Email(s); err == nil {
-						key = k
-						break
-					}
-				}
-			}
-		}
-	} else {
-		s, _ := in[r.m.UpsertKey].(string)
-		key = strings.TrimSpace(s)
-		if r.m.UpsertKey == "email" {
-			key = strings.ToLower(key)
-		}
-	}
+	key := upsertKeyValue(r.e, r.m.UpsertKey, values)
 	if key == "" {
 		return "", nil
 	}
-	id, err := r.lookupID(ctx, r.e, r.m.UpsertKey, key)
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	return r.lookupID(ctx, r.e, r.m.UpsertKey, key)
 }
 
 // lookupID returns the id of the one live record of e with by = key in the
@@ -472,20 +617,14 @@ func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string) (str
 	}
 	var ids []string
 	var err error
-	if by == "email" && e.Field("emails") != nil {
-		ids, err = r.tx.FindByContactPoint(ctx, r.p, e, "email", key)
-	} else if by == "id" {
+	if by == "id" {
 		if _, gerr := r.tx.Get(ctx, r.p, e, key); gerr == nil {
 			ids = []string{key}
 		} else if mcrm.ErrorCode(gerr) != mcrm.ENotFound {
 			err = gerr
 		}
 	} else {
-		var rows []record.Values
-		rows, _, err = r.tx.List(ctx, r.p, e, sqlstore.ListQuery{Filters: []sqlstore.Filter{{Field: by, Op: "eq", Value: key}}, Limit: 2})
-		for _, row := range rows {
-			ids = append(ids, row["id"].(string))
-		}
+		ids, err = r.tx.FindIDs(ctx, r.p, e, by, key)
 	}
 	if err != nil {
 		return "", err
@@ -597,7 +736,7 @@ func isRowError(err error) bool {
 // reportsTo places the row's user in the team that manager leads (created
 // "<manager> team" under the row's team when there is none), and puts a
 // manager without a team into the row's team.
-func (r *run) reportsTo(ctx context.Context, in map[string]any, managerID string) error {
+func (r *run) reportsTo(ctx context.Context, in record.Values, managerID string) error {
 	users := mcrm.EntityByName("users")
 	teams := mcrm.EntityByName("teams")
 	rowTeam, _ := in["team_id"].(string)

@@ -155,6 +155,9 @@ func (m *Mapping) validate(e *mcrm.Entity, header []string) error {
 			errs = append(errs, mcrm.FieldError{Field: col, Code: "column_not_in_file", Message: "mapped column is not in the file"})
 		}
 		for _, t := range targets {
+			if t.Field == "id" && m.UpsertKey == "id" && t.Lookup == nil {
+				continue // the id column identifies the record to update
+			}
 			if err := checkTarget(e, t); err != "" {
 				errs = append(errs, mcrm.FieldError{Field: col, Code: "invalid_mapping", Message: err})
 			}

@@ -122,7 +122,7 @@ func (t *tableRows) cell(column, cell string, c Column) (any, *Issue, *Issue) {
 	if c.Lookup != nil {
 		return &pending{column: column, raw: raw, key: s, col: c}, note, nil
 	}
-	if c.Field == "reports_to" {
+	if c.Field == "reports_to" || c.Field == "id" {
 		return s, note, nil
 	}
 	f, sub := resolvePath(t.e, c.Field)

@@ -70,25 +70,25 @@ func Date(s string, order DateOrder) (string, error) {
 	}
 	parts := splitDate(s)
 	if parts == nil {
-		return "", fmt.Errorf("%w: %q is not a recognised date", ErrInvalidDate, s)
+		return "", fmt.Errorf("%w: the value is not a recognised date", ErrInvalidDate)
 	}
 	a, b, c := parts[0], parts[1], parts[2]
 	if len(a) == 4 {
 		// Year first: always year-month-day.
 		if len(b) > 2 || len(c) > 2 {
-			return "", fmt.Errorf("%w: %q is not a recognised date", ErrInvalidDate, s)
+			return "", fmt.Errorf("%w: the value is not a recognised date", ErrInvalidDate)
 		}
 		return ymd(s, a, b, c)
 	}
 	if len(a) > 2 || len(b) > 2 {
-		return "", fmt.Errorf("%w: %q is not a recognised date", ErrInvalidDate, s)
+		return "", fmt.Errorf("%w: the value is not a recognised date", ErrInvalidDate)
 	}
 	switch len(c) {
 	case 4:
 	case 2:
-		return "", fmt.Errorf("%w: %q has a two-digit year", ErrAmbiguousDate, s)
+		return "", fmt.Errorf("%w: the value has a two-digit year", ErrAmbiguousDate)
 	default:
-		return "", fmt.Errorf("%w: %q is not a recognised date", ErrInvalidDate, s)
+		return "", fmt.Errorf("%w: the value is not a recognised date", ErrInvalidDate)
 	}
 	var d, m string
 	var other string
@@ -98,16 +98,16 @@ func Date(s string, order DateOrder) (string, error) {
 	case MDY:
 		m, d, other = a, b, "day-month-year"
 	default:
-		return "", fmt.Errorf("%w: %q could be day-month-year or month-day-year; set the date order", ErrAmbiguousDate, s)
+		return "", fmt.Errorf("%w: the value could be day-month-year or month-day-year; set the date order", ErrAmbiguousDate)
 	}
 	if res, ok := toDate(c, m, d); ok {
 		return res, nil
 	}
 	if _, ok := toDate(c, d, m); ok {
 		// Report the likely mix-up rather than a bare "invalid".
-		return "", fmt.Errorf("%w: %q is not a valid %s date (it would be valid as %s)", ErrInvalidDate, s, order, other)
+		return "", fmt.Errorf("%w: the value is not a valid %s date (it would be valid as %s)", ErrInvalidDate, order, other)
 	}
-	return "", fmt.Errorf("%w: %q is not a calendar date", ErrInvalidDate, s)
+	return "", fmt.Errorf("%w: the value is not a calendar date", ErrInvalidDate)
 }
 
 // timestampDate recognises RFC 3339 timestamps (with or without a zone
@@ -173,7 +173,7 @@ func splitDate(s string) []string {
 func ymd(orig, y, m, d string) (string, error) {
 	res, ok := toDate(y, m, d)
 	if !ok {
-		return "", fmt.Errorf("%w: %q is not a calendar date", ErrInvalidDate, orig)
+		return "", fmt.Errorf("%w: the value is not a calendar date", ErrInvalidDate)
 	}
 	return res, nil
 }

@@ -35,13 +35,18 @@ func Email(s string) (string, error) {
 	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrInvalidEmail, s, err)
+		// The address itself stays out of the error: errors end up in logs.
+		return "", fmt.Errorf("%w: %v", ErrInvalidEmail, err)
 	}
 	// ParseAddress also accepts "Jane <jane@x>" and "jane@x (comment)";
 	// requiring the parsed address to be the whole input keeps names and
 	// other decoration out of the matching key.
 	if addr.Name != "" || addr.Address != s {
-		return "", fmt.Errorf("%w: %q is not a bare address", ErrInvalidEmail, s)
+		return "", fmt.Errorf("%w: not a bare address", ErrInvalidEmail)
 	}
 	return strings.ToLower(s), nil
 }
+
+// EmailKey is the matching key of an address already accepted by Email
+// (the same value Email returns), without parsing it again.
+func EmailKey(valid string) string { return strings.ToLower(strings.TrimSpace(valid)) }

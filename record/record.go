@@ -476,3 +476,15 @@ func decodePhone(path string, raw any, opts Options) (map[string]any, []mcrm.Fie
 func NewID() string {
 	return ulid.MustNew(ulid.Now(), rand.Reader).String()
 }
+
+// MissingRequired lists the required fields absent from v (a create
+// assembled from parts, as the importer does).
+func MissingRequired(e *mcrm.Entity, v Values) []mcrm.FieldError {
+	var out []mcrm.FieldError
+	for _, f := range e.Fields {
+		if f.Required && !f.System && v[f.Name] == nil {
+			out = append(out, mcrm.FieldError{Field: f.Name, Code: "required", Message: "field is required"})
+		}
+	}
+	return out
+}

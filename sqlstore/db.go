@@ -254,6 +254,10 @@ type Tx struct {
 	stages   map[string][]map[string]any
 	currency string
 	stmts    map[string]*sql.Stmt
+	points   []contactPoint
+	// BufferPoints lets bulk imports write contact points in batches
+	// instead of one INSERT per record.
+	BufferPoints bool
 }
 
 // stmt returns a prepared statement for q, cached for the transaction: the
@@ -319,6 +323,9 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
 		if p := recover(); p != nil {
 			sqlTx.Rollback()
 			panic(p)
+		}
+		if err == nil {
+			err = tx.flushPoints(ctx)
 		}
 		if err != nil {
 			sqlTx.Rollback()
@@ -393,12 +400,16 @@ func mapErr(err error) error {
 // bad import row can be undone without losing the others (PostgreSQL also
 // needs it to continue a transaction after a failed statement).
 func (tx *Tx) Savepoint(ctx context.Context) error {
+	if err := tx.flushPoints(ctx); err != nil {
+		return err
+	}
 	_, err := tx.ExecContext(ctx, "SAVEPOINT row_sp")
 	return err
 }
 
 // RollbackToSavepoint undoes everything since Savepoint.
 func (tx *Tx) RollbackToSavepoint(ctx context.Context) error {
+	tx.points = nil   // belong to the undone row
 	tx.refCache = nil // may name records that no longer exist
 	tx.stages = nil
 	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT row_sp"); err != nil {
@@ -410,6 +421,9 @@ func (tx *Tx) RollbackToSavepoint(ctx context.Context) error {
 
 // ReleaseSavepoint keeps everything since Savepoint.
 func (tx *Tx) ReleaseSavepoint(ctx context.Context) error {
+	if err := tx.flushPoints(ctx); err != nil {
+		return err
+	}
 	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT row_sp")
 	return err
 }
@@ -417,6 +431,9 @@ func (tx *Tx) ReleaseSavepoint(ctx context.Context) error {
 // Discard removes a record created earlier in this transaction (an import
 // row whose deferred reference could not be resolved).
 func (tx *Tx) Discard(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string) error {
+	if err := tx.flushPoints(ctx); err != nil {
+		return err
+	}
 	if e.Field("emails") != nil {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM contact_points WHERE tenant_id = $1 AND entity = $2 AND record_id = $3`, p.TenantID, e.Name, id); err != nil {
 			return mapErr(err)
@@ -426,3 +443,6 @@ func (tx *Tx) Discard(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id
 	delete(tx.refCache, e.Name+"/"+id)
 	return mapErr(err)
 }
+
+// Dialect is the database the transaction runs on.
+func (tx *Tx) Dialect() Dialect { return tx.db.Dialect }

@@ -92,6 +92,17 @@ func (tx *Tx) Update(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id 
 	return tx.update(ctx, p, e, id, ifVersion, patch, false)
 }
 
+// UpdateWithOwner is Update that may also change owner_id (imports that
+// map an owner column); the new owner is checked as Transfer checks it.
+func (tx *Tx) UpdateWithOwner(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string, ifVersion int64, patch record.Values) (record.Values, error) {
+	if owner, ok := patch["owner_id"].(string); ok {
+		if err := tx.checkOwner(ctx, p, owner); err != nil {
+			return nil, err
+		}
+	}
+	return tx.update(ctx, p, e, id, ifVersion, patch, true)
+}
+
 func (tx *Tx) update(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string, ifVersion int64, patch record.Values, allowOwner bool) (record.Values, error) {
 	if err := CanWrite(p, e); err != nil {
 		return nil, err
@@ -186,6 +197,9 @@ func (tx *Tx) Transfer(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, i
 
 // Delete soft-deletes the record; it stays restorable for RetentionDays.
 func (tx *Tx) Delete(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string, ifVersion int64) error {
+	if err := tx.flushPoints(ctx); err != nil {
+		return err
+	}
 	if err := CanWrite(p, e); err != nil {
 		return err
 	}
@@ -298,6 +312,10 @@ func (tx *Tx) checkOwner(ctx context.Context, p *mcrm.Principal, owner string) e
 	if !record.ValidID(owner) {
 		return mcrm.FieldErr("owner_id", "unknown_reference", "no such user")
 	}
+	cacheKey := "owner/" + p.UserID + "/" + owner
+	if tx.refCache[cacheKey] {
+		return nil
+	}
 	var a args
 	tenant := a.add(p.TenantID)
 	q := "SELECT COUNT(*) FROM users t WHERE t.tenant_id = " + tenant + " AND t.id = " + a.add(owner) + " AND t.deleted_at IS NULL"
@@ -312,6 +330,10 @@ func (tx *Tx) checkOwner(ctx context.Context, p *mcrm.Principal, owner string) e
 	if n != 1 {
 		return mcrm.FieldErr("owner_id", "unknown_reference", "no such user, or not one you may assign records to")
 	}
+	if tx.refCache == nil {
+		tx.refCache = map[string]bool{}
+	}
+	tx.refCache[cacheKey] = true
 	return nil
 }
 
@@ -387,51 +409,104 @@ func (tx *Tx) syncContactPoints(ctx context.Context, p *mcrm.Principal, e *mcrm.
 	}
 	id := v["id"].(string)
 	if v["version"].(int64) > 1 {
+		if err := tx.flushPoints(ctx); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM contact_points WHERE tenant_id = $1 AND entity = $2 AND record_id = $3`, p.TenantID, e.Name, id); err != nil {
 			return mapErr(err)
 		}
 	}
-	// One multi-row INSERT per record: imports write three or four points
-	// per contact.
 	seen := map[string]bool{}
-	var a args
-	var vals []string
 	add := func(kind, key string) {
 		if key == "" || seen[kind+key] {
 			return
 		}
 		seen[kind+key] = true
-		vals = append(vals, "("+a.add(p.TenantID)+", "+a.add(e.Name)+", "+a.add(id)+", "+a.add(kind)+", "+a.add(key)+")")
+		tx.points = append(tx.points, contactPoint{tenant: p.TenantID, entity: e.Name, record: id, kind: kind, key: key})
 	}
 	emails, _ := v["emails"].([]map[string]any)
 	for _, it := range emails {
 		s, _ := it["value"].(string)
-		if key, err := normalize.Email(s); err == nil {
-			add("email", key)
-		}
+		add("email", normalize.EmailKey(s)) // validated on the way in
 	}
 	phones, _ := v["phones"].([]map[string]any)
 	for _, it := range phones {
 		s, _ := it["value"].(string)
 		add("phone", s)
 	}
-	if len(vals) == 0 {
+	if tx.BufferPoints && len(tx.points) < pointBatch {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO contact_points (tenant_id, entity, record_id, kind, value_key) VALUES "+strings.Join(vals, ", "), a...)
-	return mapErr(err)
+	return tx.flushPoints(ctx)
+}
+
+// contactPoint is one row of contact_points waiting to be written.
+type contactPoint struct{ tenant, entity, record, kind, key string }
+
+// pointBatch is how many contact points a bulk import writes per INSERT.
+const pointBatch = 256
+
+// flushPoints writes the buffered contact points in multi-row INSERTs.
+// Everything that reads contact_points, and the commit, flushes first, so
+// the buffer is never visible as missing data.
+func (tx *Tx) flushPoints(ctx context.Context) error {
+	for len(tx.points) > 0 {
+		n := min(len(tx.points), pointBatch)
+		var a args
+		vals := make([]string, n)
+		for i, cp := range tx.points[:n] {
+			vals[i] = "(" + a.add(cp.tenant) + ", " + a.add(cp.entity) + ", " + a.add(cp.record) + ", " + a.add(cp.kind) + ", " + a.add(cp.key) + ")"
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO contact_points (tenant_id, entity, record_id, kind, value_key) VALUES "+strings.Join(vals, ", "), a...); err != nil {
+			return mapErr(err)
+		}
+		tx.points = tx.points[n:]
+	}
+	tx.points = nil
+	return nil
+}
+
+// FindIDs returns up to two ids of live records of e in p's scope whose
+// field equals value: enough to tell none, one and ambiguous.
+func (tx *Tx) FindIDs(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, field string, value any) ([]string, error) {
+	if err := tx.flushPoints(ctx); err != nil {
+		return nil, err
+	}
+	var a args
+	tenant := a.add(p.TenantID)
+	sc := readScope(p, e, &a, tenant)
+	var cond string
+	if (field == "email" || field == "phone") && e.Field("emails") != nil {
+		cond = "t.id IN (SELECT record_id FROM contact_points WHERE tenant_id = " + tenant + " AND entity = '" + e.Name + "' AND kind = '" + field + "' AND value_key = " + a.add(value) + ")"
+	} else {
+		f := e.Field(field)
+		if f == nil || !f.Filter {
+			return nil, mcrm.FieldErr(field, "unknown_field", "cannot look up by "+field)
+		}
+		cond = "t." + field + " = " + a.add(value)
+	}
+	q := sc.cte + "SELECT t.id FROM " + e.Name + " t WHERE t.tenant_id = " + tenant + " AND t.deleted_at IS NULL AND " + cond
+	if sc.pred != "" {
+		q += " AND " + sc.pred
+	}
+	rows, err := tx.QueryContext(ctx, q+" LIMIT 2", a...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, mapErr(rows.Err())
 }
 
 // FindByContactPoint returns the ids of live records of e in p's scope
 // with the given normalised email or phone (kind "email" or "phone").
 func (tx *Tx) FindByContactPoint(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, kind, key string) ([]string, error) {
-	rows, _, err := list(ctx, tx, p, e, ListQuery{Filters: []Filter{{Field: kind, Op: "eq", Value: key}}, Limit: 2})
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r["id"].(string)
-	}
-	return ids, nil
+	return tx.FindIDs(ctx, p, e, kind, key)
 }

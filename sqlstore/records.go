@@ -241,6 +241,9 @@ func (db *DB) List(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, lq Li
 
 // List is List inside the transaction.
 func (tx *Tx) List(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, lq ListQuery) ([]record.Values, string, error) {
+	if err := tx.flushPoints(ctx); err != nil {
+		return nil, "", err
+	}
 	return list(ctx, tx, p, e, lq)
 }
 

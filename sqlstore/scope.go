@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"mcrm"
@@ -13,7 +14,7 @@ type args []any
 
 func (a *args) add(v any) string {
 	*a = append(*a, v)
-	return fmt.Sprintf("$%d", len(*a))
+	return "$" + strconv.Itoa(len(*a))
 }
 
 // visibleOwners returns a CTE naming the ids of the users whose records p

@@ -1,0 +1,48 @@
+package normalize
+
+import (
+	"encoding/csv"
+	"os"
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// The fast path must give exactly what the library gives for the raw text.
+func TestPhoneFastPathMatchesLibrary(t *testing.T) {
+	inputs := []string{"(209)172-7124x3651", "+1-541-754-3010", "001-541-754-3010", "043-797-5229", "915.112.1727",
+		"+44 20 7946 0958", "(415) 555-0100 ext. 12", "555-0100", "+86 138 0013 8000", "1-800-FLOWERS", "+1 (650) 253-0000 #22", "123"}
+	if f, err := os.Open("../../shared/data/datablist-customers/customers-10000.csv"); err == nil {
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows[1:] {
+			inputs = append(inputs, r[7], r[8])
+		}
+	}
+	checked := 0
+	for _, in := range inputs {
+		for _, region := range []string{"US", "DE", "CN"} {
+			want, werr := phonenumbers.Parse(in, region)
+			got, gerr := parse(in, region)
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("%q %s: error mismatch %v vs %v", in, region, werr, gerr)
+			}
+			if werr != nil {
+				continue
+			}
+			if phonenumbers.Format(want, phonenumbers.E164) != phonenumbers.Format(got, phonenumbers.E164) ||
+				want.GetExtension() != got.GetExtension() ||
+				phonenumbers.IsPossibleNumberWithReason(want) != phonenumbers.IsPossibleNumberWithReason(got) {
+				t.Fatalf("%q %s: library %s x%s, fast %s x%s", in, region, phonenumbers.Format(want, phonenumbers.E164), want.GetExtension(),
+					phonenumbers.Format(got, phonenumbers.E164), got.GetExtension())
+			}
+			checked++
+		}
+	}
+	if checked < 3*len(inputs)/2 {
+		t.Fatalf("only %d of %d comparisons parsed", checked, 3*len(inputs))
+	}
+}
