@@ -21,6 +21,7 @@ const (
 	ETooLarge             Code = "too_large"
 	ERateLimited          Code = "rate_limited"
 	EUnsupportedMedia     Code = "unsupported_media_type"
+	EMethodNotAllowed     Code = "method_not_allowed"
 	EInternal             Code = "internal"
 	EUnavailable          Code = "unavailable"
 )

@@ -51,20 +51,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	ev := sqlstore.Event{Action: "authn_login_fail", Object: "session", Outcome: "failure", IP: clientIP(r), RequestID: requestID(ctx), Actor: "unknown"}
-	t, err := s.db.TenantByName(ctx, req.Tenant)
-	if err != nil {
-		if mcrm.ErrorCode(err) != mcrm.ENotFound {
-			s.writeError(w, r, err)
-			return
-		}
-		password.VerifyDummy(ctx)
-		_ = s.db.RecordEvent(ctx, ev)
-		s.writeError(w, r, errBadLogin)
-		return
-	}
-	ev.TenantID = t.ID
-	u, err := s.db.UserForLogin(ctx, t.ID, req.Email)
-	if err != nil || u.PasswordHash == "" {
+	// unknown answers a login whose tenant or user does not exist after
+	// spending one verification, like a wrong password would.
+	unknown := func(err error) {
 		if err != nil && mcrm.ErrorCode(err) != mcrm.ENotFound {
 			s.writeError(w, r, err)
 			return
@@ -72,6 +61,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		password.VerifyDummy(ctx)
 		_ = s.db.RecordEvent(ctx, ev)
 		s.writeError(w, r, errBadLogin)
+	}
+	t, err := s.db.TenantByName(ctx, req.Tenant)
+	if err != nil {
+		unknown(err)
+		return
+	}
+	ev.TenantID = t.ID
+	u, err := s.db.UserForLogin(ctx, t.ID, req.Email)
+	if err != nil || u.PasswordHash == "" {
+		unknown(err)
 		return
 	}
 	ev.Actor = u.ID

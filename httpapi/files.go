@@ -144,6 +144,10 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, mcrm.FieldErr("format", "unsupported", "format must be csv or vcard"))
 		return
 	}
+	if r.Method == http.MethodHead {
+		// GET patterns also answer HEAD: headers only, no export run.
+		return
+	}
 	n, err := importer.Export(r.Context(), s.db, p, e, format, w)
 	outcome := "success"
 	if err != nil {

@@ -163,9 +163,10 @@ func (l *ipLimiter) allow(ip string) bool {
 // authenticated wraps handlers that need a signed-in user.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(authz, "Bearer ")
-		if !ok || token == "" {
+		// The scheme name is case-insensitive (RFC 9110 §11.1): some
+		// HTTP stacks send "bearer".
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			s.writeError(w, r, mcrm.Errorf(mcrm.EUnauthorized, "missing bearer token"))
 			return
 		}

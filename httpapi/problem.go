@@ -21,6 +21,7 @@ var statusOf = map[mcrm.Code]int{
 	mcrm.ETooLarge:             http.StatusRequestEntityTooLarge,
 	mcrm.ERateLimited:          http.StatusTooManyRequests,
 	mcrm.EUnsupportedMedia:     http.StatusUnsupportedMediaType,
+	mcrm.EMethodNotAllowed:     http.StatusMethodNotAllowed,
 	mcrm.EUnavailable:          http.StatusServiceUnavailable,
 	mcrm.EInternal:             http.StatusInternalServerError,
 }

@@ -198,6 +198,45 @@ func (s *Server) writeOne(w http.ResponseWriter, p *mcrm.Principal, e *mcrm.Enti
 	writeJSON(w, status, present(p, e, v))
 }
 
+// decodeRecord reads a JSON body and validates it as fields of e.
+func (s *Server) decodeRecord(w http.ResponseWriter, r *http.Request, p *mcrm.Principal, e *mcrm.Entity, partial bool) (record.Values, error) {
+	var body map[string]any
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return nil, err
+	}
+	if _, ok := body["owner_id"]; ok && partial {
+		return nil, mcrm.FieldErr("owner_id", "read_only", "change the owner with POST /api/v1/"+e.Name+"/{id}/transfer")
+	}
+	opts, err := s.decodeOptions(r, p, partial)
+	if err != nil {
+		return nil, err
+	}
+	res, err := record.Decode(e, body, opts)
+	return res.Values, err
+}
+
+// change runs one write in a transaction together with its security event
+// and answers with the record as stored (or 204 when there is none).
+func (s *Server) change(w http.ResponseWriter, r *http.Request, e *mcrm.Entity, status int, verb string, fn func(tx *sqlstore.Tx) (record.Values, error)) {
+	p := principal(r.Context())
+	var out record.Values
+	err := s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		if out, err = fn(tx); err != nil {
+			return err
+		}
+		return s.recordChange(r, tx, p, e, verb, out)
+	})
+	switch {
+	case err != nil:
+		s.writeError(w, r, err)
+	case status == http.StatusNoContent:
+		w.WriteHeader(status)
+	default:
+		s.writeOne(w, p, e, status, out)
+	}
+}
+
 func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
@@ -205,35 +244,14 @@ func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		var body map[string]any
-		if err := s.decodeJSON(w, r, &body); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		opts, err := s.decodeOptions(r, p, false)
+		values, err := s.decodeRecord(w, r, p, e, false)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		res, err := record.Decode(e, body, opts)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		var out record.Values
-		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
-			var err error
-			out, err = tx.Create(r.Context(), p, e, res.Values)
-			if err != nil {
-				return err
-			}
-			return s.recordChange(r, tx, p, e, "created", out)
+		s.change(w, r, e, http.StatusCreated, "created", func(tx *sqlstore.Tx) (record.Values, error) {
+			return tx.Create(r.Context(), p, e, values)
 		})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeOne(w, p, e, http.StatusCreated, out)
 	}
 }
 
@@ -249,39 +267,14 @@ func (s *Server) updateRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		var body map[string]any
-		if err := s.decodeJSON(w, r, &body); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if _, ok := body["owner_id"]; ok {
-			s.writeError(w, r, mcrm.FieldErr("owner_id", "read_only", "change the owner with POST /api/v1/"+e.Name+"/{id}/transfer"))
-			return
-		}
-		opts, err := s.decodeOptions(r, p, true)
+		values, err := s.decodeRecord(w, r, p, e, true)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		res, err := record.Decode(e, body, opts)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		var out record.Values
-		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
-			var err error
-			out, err = tx.Update(r.Context(), p, e, r.PathValue("id"), version, res.Values)
-			if err != nil {
-				return err
-			}
-			return s.recordChange(r, tx, p, e, "updated", out)
+		s.change(w, r, e, http.StatusOK, "updated", func(tx *sqlstore.Tx) (record.Values, error) {
+			return tx.Update(r.Context(), p, e, r.PathValue("id"), version, values)
 		})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeOne(w, p, e, http.StatusOK, out)
 	}
 }
 
@@ -294,37 +287,18 @@ func (s *Server) deleteRecord(e *mcrm.Entity) http.HandlerFunc {
 			return
 		}
 		id := r.PathValue("id")
-		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
-			if err := tx.Delete(r.Context(), p, e, id, version); err != nil {
-				return err
-			}
-			return s.recordChange(r, tx, p, e, "deleted", record.Values{"id": id})
+		s.change(w, r, e, http.StatusNoContent, "deleted", func(tx *sqlstore.Tx) (record.Values, error) {
+			return record.Values{"id": id}, tx.Delete(r.Context(), p, e, id, version)
 		})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
 func (s *Server) restoreRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
-		var out record.Values
-		err := s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
-			var err error
-			out, err = tx.Restore(r.Context(), p, e, r.PathValue("id"))
-			if err != nil {
-				return err
-			}
-			return s.recordChange(r, tx, p, e, "restored", out)
+		s.change(w, r, e, http.StatusOK, "restored", func(tx *sqlstore.Tx) (record.Values, error) {
+			return tx.Restore(r.Context(), p, e, r.PathValue("id"))
 		})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeOne(w, p, e, http.StatusOK, out)
 	}
 }
 
@@ -343,20 +317,9 @@ func (s *Server) transferRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		var out record.Values
-		err = s.db.InTx(r.Context(), func(tx *sqlstore.Tx) error {
-			var err error
-			out, err = tx.Transfer(r.Context(), p, e, r.PathValue("id"), version, body.OwnerID)
-			if err != nil {
-				return err
-			}
-			return s.recordChange(r, tx, p, e, "transferred", out)
+		s.change(w, r, e, http.StatusOK, "transferred", func(tx *sqlstore.Tx) (record.Values, error) {
+			return tx.Transfer(r.Context(), p, e, r.PathValue("id"), version, body.OwnerID)
 		})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeOne(w, p, e, http.StatusOK, out)
 	}
 }
 

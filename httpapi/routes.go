@@ -6,37 +6,94 @@ import (
 	"mcrm"
 )
 
-// routes registers every route of the API; nothing else calls Handle.
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /api/v1/openapi.json", s.openapi)
+// route is one operation of the API: a ServeMux pattern "METHOD /path" and
+// its handler.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
 
-	mux.HandleFunc("POST /api/v1/auth/login", s.login)
-	mux.HandleFunc("POST /api/v1/auth/logout", s.authenticated(s.logout))
-	mux.HandleFunc("GET /api/v1/me", s.authenticated(s.me))
+// routeTable lists every operation of the API; nothing else registers one.
+// Registration and Routes() both read this one list, so the OpenAPI test
+// compares the document with exactly what the mux serves.
+func (s *Server) routeTable() []route {
+	rs := []route{
+		{"GET /healthz", s.healthz},
+		{"GET /readyz", s.readyz},
+		{"GET /api/v1/openapi.json", s.openapi},
 
+		{"POST /api/v1/auth/login", s.login},
+		{"POST /api/v1/auth/logout", s.authenticated(s.logout)},
+		{"GET /api/v1/me", s.authenticated(s.me)},
+	}
 	for _, e := range mcrm.Entities {
 		base := "/api/v1/" + e.Name
-		mux.HandleFunc("GET "+base, s.authenticated(s.listRecords(e)))
-		mux.HandleFunc("POST "+base, s.authenticated(s.createRecord(e)))
-		mux.HandleFunc("GET "+base+"/{id}", s.authenticated(s.getRecord(e)))
-		mux.HandleFunc("PATCH "+base+"/{id}", s.authenticated(s.updateRecord(e)))
-		mux.HandleFunc("DELETE "+base+"/{id}", s.authenticated(s.deleteRecord(e)))
-		mux.HandleFunc("POST "+base+"/{id}/restore", s.authenticated(s.restoreRecord(e)))
+		rs = append(rs,
+			route{"GET " + base, s.authenticated(s.listRecords(e))},
+			route{"POST " + base, s.authenticated(s.createRecord(e))},
+			route{"GET " + base + "/{id}", s.authenticated(s.getRecord(e))},
+			route{"PATCH " + base + "/{id}", s.authenticated(s.updateRecord(e))},
+			route{"DELETE " + base + "/{id}", s.authenticated(s.deleteRecord(e))},
+			route{"POST " + base + "/{id}/restore", s.authenticated(s.restoreRecord(e))},
+		)
 		if e.Owned {
-			mux.HandleFunc("POST "+base+"/{id}/transfer", s.authenticated(s.transferRecord(e)))
+			rs = append(rs, route{"POST " + base + "/{id}/transfer", s.authenticated(s.transferRecord(e))})
 		}
 	}
-	mux.HandleFunc("POST /api/v1/leads/{id}/convert", s.authenticated(s.convertLead))
-	mux.HandleFunc("POST /api/v1/imports/{entity}", s.authenticated(s.importFile))
-	mux.HandleFunc("GET /api/v1/exports/{entity}", s.authenticated(s.exportFile))
+	return append(rs,
+		route{"POST /api/v1/leads/{id}/convert", s.authenticated(s.convertLead)},
+		route{"POST /api/v1/imports/{entity}", s.authenticated(s.importFile)},
+		route{"GET /api/v1/exports/{entity}", s.authenticated(s.exportFile)},
+	)
+}
 
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+// routes builds the mux from routeTable.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
+	// Requests that match no route get a problem document instead of the
+	// mux's plain text: 404 for an unknown path, 405 with Allow for a known
+	// path asked with another method. The mux decides which (it knows the
+	// methods of each path); its answer is captured, not sent.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			s.writeError(w, r, mcrm.Errorf(mcrm.EMethodNotAllowed, "method not allowed on this path"))
+			return
+		}
 		s.writeError(w, r, mcrm.Errorf(mcrm.ENotFound, "no such route"))
 	})
-	return mux
+}
+
+// headerProbe records the status and headers a handler would send.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+// Routes returns the pattern "METHOD /path" of every operation the API
+// serves, in registration order. Building the table only creates handler
+// closures, so a zero Server is enough and nothing is started.
+func Routes() []string {
+	table := (&Server{}).routeTable()
+	out := make([]string, len(table))
+	for i, rt := range table {
+		out[i] = rt.pattern
+	}
+	return out
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

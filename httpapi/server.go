@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,7 +81,9 @@ func (s *Server) tenant(ctx context.Context, id string) (sqlstore.Tenant, error)
 
 // decodeJSON reads a JSON object body into a map with numbers kept exact.
 // It enforces the content type and the size limit, and rejects trailing
-// data, so that a body means exactly one thing.
+// data and repeated member names, so that a body means exactly one thing
+// (encoding/json keeps the last of two equal keys, while a proxy or log
+// reader in front of the API may take the first).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" {
@@ -89,17 +92,25 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) err
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	// The body is at most MaxBodyBytes, so it is read whole: the duplicate
+	// check and the decode then walk the same bytes.
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return mcrm.Errorf(mcrm.EInvalid, "could not read the body")
+	}
+	if name := duplicateKey(data); name != "" {
+		return mcrm.FieldErr(name, "duplicate_field", "the field is given twice in one object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if _, strict := dst.(*map[string]any); !strict {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(dst); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return mcrm.FieldErr(name, "unknown_field", "no such field")
@@ -107,13 +118,57 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) err
 		return mcrm.Errorf(mcrm.EInvalid, "body is not valid JSON of the expected shape")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return mcrm.Errorf(mcrm.ETooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
 		return mcrm.Errorf(mcrm.EInvalid, "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// duplicateKey returns the first member name that occurs twice in one
+// object of the JSON text data, at any depth, or "". Invalid JSON yields
+// "" here: the decoder reports it.
+func duplicateKey(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type object struct {
+		keys    map[string]bool
+		wantKey bool
+	}
+	var stack []*object // nil marks an array
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1] != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &object{keys: map[string]bool{}, wantKey: true})
+			case '[':
+				stack = append(stack, nil)
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1] != nil && stack[n-1].wantKey {
+				top := stack[n-1]
+				if top.keys[t] {
+					return t
+				}
+				top.keys[t], top.wantKey = true, false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 // ifMatch reads the If-Match version. required makes a missing header a
@@ -128,6 +183,11 @@ func ifMatch(r *http.Request, required bool) (int64, error) {
 	}
 	if h == "*" {
 		return -1, nil
+	}
+	if strings.HasPrefix(h, "W/") {
+		// If-Match uses the strong comparison (RFC 9110 13.1.1): a weak
+		// tag never matches, so the answer is 412, not a syntax error.
+		return 0, nil
 	}
 	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
 	if err != nil || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) || v < 1 {

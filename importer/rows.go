@@ -267,11 +267,11 @@ func (c *cardRows) next() (int, map[string]any, []Issue, error) {
 		}
 	}
 	if card.URL != "" && c.entity.Field("website") != nil {
-		if strings.HasPrefix(card.URL, "http://") || strings.HasPrefix(card.URL, "https://") {
+		if record.ValidURL(card.URL) {
 			in["website"] = card.URL
 		} else {
 			extra = append(extra, "URL: "+card.URL)
-			notes = append(notes, Issue{Field: "website", Code: "url_kept_in_notes", Message: "the URL is not http(s); it was put in the notes"})
+			notes = append(notes, Issue{Field: "website", Code: "url_kept_in_notes", Message: "the URL is not a valid http(s) URL; it was put in the notes"})
 		}
 	}
 	if len(extra) > 0 && c.entity.Field("notes") != nil {

@@ -191,8 +191,7 @@ func decodeValue(f *mcrm.Field, path string, raw any, opts Options) (any, []mcrm
 		if s == "" {
 			return nil, nil, nil
 		}
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > f.Max {
+		if !ValidURL(s) || len(s) > f.Max {
 			return nil, nil, fe(path, "invalid_url", "expected an http or https URL")
 		}
 		return s, nil, nil
@@ -487,4 +486,17 @@ func MissingRequired(e *mcrm.Entity, v Values) []mcrm.FieldError {
 		}
 	}
 	return out
+}
+
+// ValidURL reports whether s is an absolute http or https URI: printable
+// ASCII only (RFC 3986; spaces and other characters must be
+// percent-encoded) with a host. url.Parse alone accepts "a b".
+func ValidURL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
