@@ -294,8 +294,10 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("purge", "purge [--data-dir DIR] [--database-url URL]", stderr)
 	var d dbFlags
 	d.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	if pos, err := parse(fs, args); err != nil {
 		return err
+	} else if len(pos) > 0 {
+		return exitError{2, "purge takes no arguments"}
 	}
 	db, err := d.open(ctx)
 	if err != nil {

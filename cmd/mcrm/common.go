@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -61,11 +62,20 @@ func secretEnv(key string) (string, error) {
 }
 
 // parse parses flags that may come before or after positional arguments.
+// A bad flag is a usage error: exit status 2 and one line on stderr, like
+// every other failure (the flag package would print the error and the
+// whole option list; that list is for --help only).
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				if out, ok := fs.Output().(*usageOutput); ok {
+					out.stderr.Write(out.buf.Bytes())
+				}
+				return nil, err
+			}
+			return nil, exitError{2, fmt.Sprintf("%s (see \"mcrm %s --help\")", err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -76,11 +86,20 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// usageOutput holds what the flag package prints while parsing until parse
+// knows whether it was asked for (--help) or is noise around an error.
+type usageOutput struct {
+	buf    bytes.Buffer
+	stderr io.Writer
+}
+
+func (u *usageOutput) Write(p []byte) (int, error) { return u.buf.Write(p) }
+
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(&usageOutput{stderr: stderr})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mcrm %s\n\nOptions:\n", synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: mcrm %s\n\nOptions:\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
