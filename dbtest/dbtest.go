@@ -84,4 +84,6 @@ func Each(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
 }
 
 // Name is a unique name for test fixtures.
-func Name(prefix string) string { return fmt.Sprintf("%s-%s", prefix, strings.ToLower(rand.Text()[:8])) }
+func Name(prefix string) string {
+	return fmt.Sprintf("%s-%s", prefix, strings.ToLower(rand.Text()[:8]))
+}
