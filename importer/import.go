@@ -241,6 +241,10 @@ type run struct {
 	region string
 	loc    *time.Location
 	cache  map[string]string // entity|by|key → id
+	// rowCache and rowTeams list what the current row added to cache and
+	// managedTeam, to forget if the row is rolled back.
+	rowCache []string
+	rowTeams []string
 	// managedTeam caches the team each manager leads (users imports).
 	managedTeam map[string]string
 	deferred    []deferredRef
@@ -330,6 +334,7 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 			return err
 		}
 		r.rep.Rows++
+		r.rowCache, r.rowTeams = r.rowCache[:0], r.rowTeams[:0]
 		if pr.err != nil {
 			if !isRowError(pr.err) {
 				return mcrm.Errorf(mcrm.EInvalid, "file: %v", pr.err)
@@ -354,6 +359,13 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 			if savepoints {
 				if rbErr := r.tx.RollbackToSavepoint(ctx); rbErr != nil {
 					return rbErr
+				}
+				// Records this row created are gone: so are their cache entries.
+				for _, k := range r.rowCache {
+					delete(r.cache, k)
+				}
+				for _, m := range r.rowTeams {
+					delete(r.managedTeam, m)
 				}
 			}
 			var re *rowError
@@ -520,7 +532,7 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 	r.deferred = append(r.deferred, defs...)
 	if r.m.UpsertKey != "" && r.m.UpsertKey != "id" {
 		if key := upsertKeyValue(r.e, r.m.UpsertKey, values); key != "" {
-			r.cache[r.e.Name+"|"+r.m.UpsertKey+"|"+key] = saved["id"].(string)
+			r.remember(r.e.Name+"|"+r.m.UpsertKey+"|"+key, saved["id"].(string))
 		}
 	}
 	return existing == "", warnings, nil
@@ -633,10 +645,16 @@ func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string) (str
 	case 0:
 		return "", nil
 	case 1:
-		r.cache[ck] = ids[0]
+		r.remember(ck, ids[0])
 		return ids[0], nil
 	}
 	return "", &rowError{issues: []Issue{{Field: by, Code: "ambiguous_match", Message: fmt.Sprintf("more than one %s has this %s", e.Singular, by)}}}
+}
+
+// remember caches a lookup result, noting it for the current row.
+func (r *run) remember(ck, id string) {
+	r.cache[ck] = id
+	r.rowCache = append(r.rowCache, ck)
 }
 
 // pending is a cell waiting to be resolved to a record id.
@@ -690,7 +708,7 @@ func (r *run) resolve(ctx context.Context, pl *pending) (any, []Issue, *deferred
 			return nil, nil, nil, asRowError(err, pl.column)
 		}
 		id := created["id"].(string)
-		r.cache[le.Name+"|"+by+"|"+key] = id
+		r.remember(le.Name+"|"+by+"|"+key, id)
 		if r.rep.CreatedRelated == nil {
 			r.rep.CreatedRelated = map[string]int{}
 		}
@@ -768,6 +786,9 @@ func (r *run) reportsTo(ctx context.Context, in record.Values, managerID string)
 			r.rep.CreatedRelated = map[string]int{}
 		}
 		r.rep.CreatedRelated["teams"]++
+	}
+	if _, known := r.managedTeam[managerID]; !known {
+		r.rowTeams = append(r.rowTeams, managerID)
 	}
 	r.managedTeam[managerID] = teamID
 	if mgr["team_id"] == nil && rowTeam != "" {

@@ -364,3 +364,40 @@ func TestImportStreamsInFlatMemory(t *testing.T) {
 }
 
 var _ = os.Stat
+
+// A row that created a related record and then failed is rolled back with
+// that record; a later row naming the same related record must create it
+// again, not point at the undone one.
+func TestKeepGoodRowsForgetsRolledBackRelated(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		data := []byte("external_id,last_name,company\nX1,A,OldCo\nX1,B,NewCo\nX2,C,NewCo\n")
+		mapping := `{"keep_good_rows":true,"columns":{"external_id":{"field":"external_id"},"last_name":{"field":"last_name"},
+		  "company":{"field":"account_id","lookup":{"entity":"accounts","by":"name","if_missing":"create"}}}}`
+		rep := e.run(t, "contacts", data, mapping, false)
+		if rep.Created != 2 || rep.Failed != 1 || len(rep.Issues) < 1 {
+			t.Fatalf("%+v", rep)
+		}
+		var failed []importer.Issue
+		for _, is := range rep.Issues {
+			if is.Severity == "error" {
+				failed = append(failed, is)
+			}
+		}
+		if len(failed) != 1 || failed[0].Row != 3 || failed[0].Code != "duplicate" {
+			t.Fatalf("issues %+v", rep.Issues)
+		}
+		accounts := e.all(t, "accounts")
+		if len(accounts) != 2 {
+			t.Fatalf("accounts %d", len(accounts))
+		}
+		names := map[string]string{}
+		for _, a := range accounts {
+			names[a["id"].(string)] = a["name"].(string)
+		}
+		for _, c := range e.all(t, "contacts") {
+			if names[c["account_id"].(string)] == "" {
+				t.Fatalf("contact %s points at a missing account", c["last_name"])
+			}
+		}
+	})
+}
