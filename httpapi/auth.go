@@ -18,10 +18,10 @@ type loginRequest struct {
 }
 
 type loginResponse struct {
-	AccessToken string         `json:"access_token"`
-	TokenType   string         `json:"token_type"`
-	ExpiresIn   int64          `json:"expires_in"`
-	User        map[string]any `json:"user"`
+	AccessToken string  `json:"access_token"`
+	TokenType   string  `json:"token_type"`
+	ExpiresIn   int64   `json:"expires_in"`
+	User        *object `json:"user"`
 }
 
 // newToken returns 256 random bits, base64url: the bearer token. Only its
@@ -103,7 +103,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := present(p, mcrm.EntityByName("users"), user)
-	out["tenant_id"] = t.ID
+	out.Set("tenant_id", t.ID)
 	writeJSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(time.Until(exp).Seconds()), User: out})
 }
 
@@ -126,6 +126,6 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := present(p, users, v)
-	out["tenant_id"] = p.TenantID
+	out.Set("tenant_id", p.TenantID)
 	writeJSON(w, http.StatusOK, out)
 }

@@ -116,13 +116,10 @@ func get(be *benchEnv, path string) error {
 // same rows, in the same run: the ratio is what the stack costs.
 func BenchmarkRead(b *testing.B) {
 	for _, backend := range dbtest.Backends {
-		var be *benchEnv
-		setup := func(b *testing.B) *benchEnv {
-			if be == nil {
-				be = newBenchEnv(b, backend)
-			}
-			return be
-		}
+		// Built on the parent benchmark so that its cleanup (server, database)
+		// runs once at the end, not after each sub-benchmark round.
+		be := newBenchEnv(b, backend)
+		setup := func(*testing.B) *benchEnv { return be }
 		b.Run(backend+"/api-get-one", func(b *testing.B) {
 			be := setup(b)
 			measure(b, func(i int) error { return get(be, "/api/v1/contacts/"+be.ids[i%len(be.ids)]) })

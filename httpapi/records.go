@@ -18,28 +18,27 @@ import (
 // of the entity is present (null when empty), instants are UTC, and fields
 // marked Local also appear in the viewer's time zone. This is the single
 // exit point of record data, where field-level filtering will sit.
-func present(p *mcrm.Principal, e *mcrm.Entity, v record.Values) map[string]any {
-	out := make(map[string]any, len(e.Fields)+2)
+func present(p *mcrm.Principal, e *mcrm.Entity, v record.Values) *object {
+	out := newObject(len(e.Fields) + 4)
 	for i := range e.Fields {
 		f := &e.Fields[i]
-		x := v[f.Name]
-		switch t := x.(type) {
+		switch t := v[f.Name].(type) {
 		case time.Time:
-			out[f.Name] = t.UTC().Format(record.TimeLayout)
+			out.Set(f.Name, t.UTC().Format(record.TimeLayout))
 			if f.Local {
-				out[f.Name+"_local"] = t.In(p.Loc()).Format(time.RFC3339)
+				out.Set(f.Name+"_local", t.In(p.Loc()).Format(time.RFC3339))
 			}
 		case nil:
-			out[f.Name] = nil
+			out.Set(f.Name, nil)
 			if f.Local {
-				out[f.Name+"_local"] = nil
+				out.Set(f.Name+"_local", nil)
 			}
 		default:
-			out[f.Name] = x
+			out.Set(f.Name, t)
 		}
 	}
 	if d, ok := v["deleted_at"].(time.Time); ok {
-		out["deleted_at"] = d.UTC().Format(record.TimeLayout)
+		out.Set("deleted_at", d.UTC().Format(record.TimeLayout))
 	}
 	return out
 }
@@ -164,15 +163,30 @@ func (s *Server) listRecords(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		data := make([]map[string]any, len(rows))
+		// The page is written directly: handing the records to
+		// encoding/json would re-scan every byte they render.
+		b := make([]byte, 0, 1024*len(rows)+64)
+		b = append(b, `{"data":[`...)
 		for i, v := range rows {
-			data[i] = present(p, e, v)
+			if i > 0 {
+				b = append(b, ',')
+			}
+			ob, err := present(p, e, v).MarshalJSON()
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			b = append(b, ob...)
 		}
-		resp := map[string]any{"data": data}
+		b = append(b, ']')
 		if next != "" {
-			resp["next_cursor"] = next
+			b = append(b, `,"next_cursor":`...)
+			b = appendString(b, next)
 		}
-		writeJSON(w, http.StatusOK, resp)
+		b = append(b, '}', '\n')
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,6 +50,73 @@ type DB struct {
 	// r serves reads outside transactions (WAL lets them run beside the
 	// writer). On PostgreSQL r and w are the same pool.
 	r *sql.DB
+	// reads caches prepared statements for r. The store's SQL is built
+	// from the schema, so a few hundred texts repeat; preparing the
+	// scoped queries (with their recursive CTE) again on every request
+	// cost more than running them.
+	reads stmtCache
+}
+
+// stmtCache holds prepared statements by text, bounded: past its size it
+// starts over, so arbitrary filter combinations cannot grow it forever.
+type stmtCache struct {
+	mu    sync.Mutex
+	db    *sql.DB
+	stmts map[string]*sql.Stmt
+}
+
+const stmtCacheSize = 1024
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.stmts[q]
+	c.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.stmts[q]; ok {
+		st.Close()
+		return old, nil
+	}
+	if c.stmts == nil || len(c.stmts) >= stmtCacheSize {
+		// Statements in use stay valid until their rows close; Close
+		// waits for that.
+		for _, old := range c.stmts {
+			go old.Close()
+		}
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[q] = st
+	return st, nil
+}
+
+// ExecContext is not used for reads.
+func (c *stmtCache) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return c.db.ExecContext(ctx, q, args...)
+}
+
+// QueryContext runs a read with a cached prepared statement.
+func (c *stmtCache) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.get(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs a one-row read with a cached prepared statement.
+func (c *stmtCache) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.get(ctx, q)
+	if err != nil {
+		return c.db.QueryRowContext(ctx, q, args...) // reports the error from Scan
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Open opens (creating if needed) the database named by databaseURL, or the
@@ -111,7 +179,13 @@ func openSQLite(dataDir string) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
-	return &DB{Dialect: SQLite, w: w, r: r}, nil
+	// Keep every reader open: a closed connection loses its prepared
+	// statements, and reopening one costs more than the query.
+	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
+	r.SetConnMaxIdleTime(0)
+	db := &DB{Dialect: SQLite, w: w, r: r}
+	db.reads.db = r
+	return db, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -129,7 +203,9 @@ func openPostgres(dsn string) (*DB, error) {
 		// what kind of failure it was.
 		return nil, fmt.Errorf("connect to PostgreSQL: %s", redactPG(err))
 	}
-	return &DB{Dialect: Postgres, w: db, r: db}, nil
+	out := &DB{Dialect: Postgres, w: db, r: db}
+	out.reads.db = db
+	return out, nil
 }
 
 func redactPG(err error) string {

@@ -208,7 +208,7 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*mcrm.Principal, 
 	var expires, lastSeen string
 	var tz sql.NullString
 	var active sql.NullBool
-	err := db.r.QueryRowContext(ctx, `SELECT s.id, s.tenant_id, s.user_id, s.expires_at, s.last_seen_at, u.role, u.time_zone, u.active
+	err := db.reads.QueryRowContext(ctx, `SELECT s.id, s.tenant_id, s.user_id, s.expires_at, s.last_seen_at, u.role, u.time_zone, u.active
         FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.deleted_at IS NULL`, TokenHash(token)).
 		Scan(&p.SessionID, &p.TenantID, &p.UserID, &expires, &lastSeen, &p.Role, &tz, &active)

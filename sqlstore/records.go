@@ -150,7 +150,7 @@ func decodeItems(f *mcrm.Field, s string) ([]map[string]any, error) {
 // Get returns one live record that p may read; anything else, including a
 // record of another tenant, is mcrm.ErrNotFound.
 func (db *DB) Get(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string) (record.Values, error) {
-	return get(ctx, db.r, p, e, id, false)
+	return get(ctx, &db.reads, p, e, id, false)
 }
 
 // Get is Get inside the transaction.
@@ -236,7 +236,7 @@ func decodeCursor(s string) (cursor, error) {
 // (sort field, id), so rows inserted meanwhile never make a page repeat or
 // skip a row.
 func (db *DB) List(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, lq ListQuery) ([]record.Values, string, error) {
-	return list(ctx, db.r, p, e, lq)
+	return list(ctx, &db.reads, p, e, lq)
 }
 
 // List is List inside the transaction.
