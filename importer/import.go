@@ -506,7 +506,7 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 	var err error
 	if r.m.UpsertKey == "id" {
 		if pr.id != "" {
-			existing, err = r.lookupID(ctx, r.e, "id", pr.id)
+			existing, err = r.lookupID(ctx, r.e, "id", pr.id, false)
 		}
 	} else {
 		existing, err = r.findExisting(ctx, values)
@@ -530,11 +530,6 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 		defs[i].id = saved["id"].(string)
 	}
 	r.deferred = append(r.deferred, defs...)
-	if r.m.UpsertKey != "" && r.m.UpsertKey != "id" {
-		if key := upsertKeyValue(r.e, r.m.UpsertKey, values); key != "" {
-			r.remember(r.e.Name+"|"+r.m.UpsertKey+"|"+key, saved["id"].(string))
-		}
-	}
 	return existing == "", warnings, nil
 }
 
@@ -617,12 +612,15 @@ func (r *run) findExisting(ctx context.Context, values record.Values) (string, e
 	if key == "" {
 		return "", nil
 	}
-	return r.lookupID(ctx, r.e, r.m.UpsertKey, key)
+	return r.lookupID(ctx, r.e, r.m.UpsertKey, key, false)
 }
 
 // lookupID returns the id of the one live record of e with by = key in the
 // caller's scope, "" when there is none, and a row error when several match.
-func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string) (string, error) {
+// cache keeps a found id for later rows: worth it for related records (the
+// same owner or account on thousands of rows), not for upsert keys, which
+// are mostly unique and would make memory grow with the file.
+func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string, cache bool) (string, error) {
 	ck := e.Name + "|" + by + "|" + key
 	if id, ok := r.cache[ck]; ok {
 		return id, nil
@@ -645,7 +643,9 @@ func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string) (str
 	case 0:
 		return "", nil
 	case 1:
-		r.remember(ck, ids[0])
+		if cache {
+			r.remember(ck, ids[0])
+		}
 		return ids[0], nil
 	}
 	return "", &rowError{issues: []Issue{{Field: by, Code: "ambiguous_match", Message: fmt.Sprintf("more than one %s has this %s", e.Singular, by)}}}
@@ -653,9 +653,17 @@ func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string) (str
 
 // remember caches a lookup result, noting it for the current row.
 func (r *run) remember(ck, id string) {
+	if len(r.cache) >= maxCache {
+		// Only a cache: past its bound it starts over, and lookups go to
+		// the database (which sees this transaction's rows) until it fills.
+		r.cache, r.rowCache = map[string]string{}, r.rowCache[:0]
+	}
 	r.cache[ck] = id
 	r.rowCache = append(r.rowCache, ck)
 }
+
+// maxCache bounds the lookup cache so memory stays flat on huge files.
+const maxCache = 100000
 
 // pending is a cell waiting to be resolved to a record id.
 type pending struct {
@@ -675,7 +683,7 @@ func (r *run) resolve(ctx context.Context, pl *pending) (any, []Issue, *deferred
 			key = k
 		}
 	}
-	id, err := r.lookupID(ctx, le, by, key)
+	id, err := r.lookupID(ctx, le, by, key, true)
 	if err != nil {
 		var re *rowError
 		if errors.As(err, &re) {
@@ -725,7 +733,7 @@ func (r *run) resolve(ctx context.Context, pl *pending) (any, []Issue, *deferred
 // resolveDeferred links rows to records that appeared later in the file.
 func (r *run) resolveDeferred(ctx context.Context) error {
 	for _, d := range r.deferred {
-		id, err := r.lookupID(ctx, r.e, d.by, d.key)
+		id, err := r.lookupID(ctx, r.e, d.by, d.key, false)
 		if err != nil && !isRowError(err) {
 			return err
 		}

@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"mcrm"
@@ -46,20 +48,17 @@ func (tx *Tx) Create(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, val
 	if err := tx.checkRefs(ctx, p, e, nil, v); err != nil {
 		return nil, err
 	}
-	var a args
-	cols := []string{"tenant_id"}
-	phs := []string{a.add(p.TenantID)}
+	a := make([]any, 1, len(e.Fields)+1)
+	a[0] = p.TenantID
 	for i := range e.Fields {
 		f := &e.Fields[i]
 		dbv, err := toDB(f, v[f.Name])
 		if err != nil {
 			return nil, err
 		}
-		cols = append(cols, f.Name)
-		phs = append(phs, a.add(dbv))
+		a = append(a, dbv)
 	}
-	q := "INSERT INTO " + e.Name + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(phs, ", ") + ")"
-	if _, err := tx.ExecContext(ctx, q, a...); err != nil {
+	if _, err := tx.ExecContext(ctx, insertSQL(e), a...); err != nil {
 		return nil, uniqueField(e, mapErr(err))
 	}
 	if err := tx.syncContactPoints(ctx, p, e, v); err != nil {
@@ -68,6 +67,25 @@ func (tx *Tx) Create(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, val
 	tx.refOK(e.Name, v["id"].(string))
 	return v, nil
 }
+
+// insertSQL is the INSERT of every column of e, built once per entity:
+// bulk imports run it for every row.
+func insertSQL(e *mcrm.Entity) string {
+	if q, ok := insertCache.Load(e.Name); ok {
+		return q.(string)
+	}
+	cols := []string{"tenant_id"}
+	phs := []string{"$1"}
+	for i := range e.Fields {
+		cols = append(cols, e.Fields[i].Name)
+		phs = append(phs, "$"+strconv.Itoa(i+2))
+	}
+	q := "INSERT INTO " + e.Name + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(phs, ", ") + ")"
+	insertCache.Store(e.Name, q)
+	return q
+}
+
+var insertCache sync.Map
 
 // uniqueField names the field of a unique-constraint conflict where the
 // entity has one obvious candidate, so the client gets a field to fix.
