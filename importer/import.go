@@ -165,7 +165,7 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 	if m.UpsertKey != "" && !upsertable(e, m.UpsertKey) {
 		return nil, mcrm.FieldErr("upsert_key", "invalid", "cannot match records of "+e.Name+" by "+m.UpsertKey)
 	}
-	run := &run{p: p, e: e, m: m, rep: rep, region: region, loc: loc, cache: map[string]string{}, managedTeam: map[string]string{}}
+	run := &run{p: p, e: e, m: m, rep: rep, region: region, loc: loc, cache: map[string]string{}, managedTeam: map[string]string{}, queuedKeys: map[string]bool{}}
 	work := func(tx *sqlstore.Tx) error {
 		run.tx = tx
 		tx.BufferPoints = true
@@ -245,6 +245,11 @@ type run struct {
 	// managedTeam, to forget if the row is rolled back.
 	rowCache []string
 	rowTeams []string
+	// batching queues new rows (see flush); queuedKeys holds their upsert
+	// keys so a later row with the same key flushes them first.
+	batching   bool
+	queue      []queued
+	queuedKeys map[string]bool
 	// managedTeam caches the team each manager leads (users imports).
 	managedTeam map[string]string
 	deferred    []deferredRef
@@ -323,6 +328,10 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 		}
 	}()
 	savepoints := r.m.KeepGoodRows || r.tx.Dialect() == sqlstore.Postgres
+	// New rows are inserted in batches when nothing needs per-row undo and
+	// the entity has no rule that reads other rows of its own kind while
+	// they are written (users, teams and pipelines do).
+	r.batching = !savepoints && batchable[r.e.Name]
 	// Statements get a context without cancellation: with a cancellable
 	// one the SQLite driver starts a watcher goroutine per statement, which
 	// costs more than the insert. Cancellation is still honoured between
@@ -355,6 +364,15 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 		}
 		created, warnings, err := r.apply(ctx, pr)
 		warnings = append(pr.notes, warnings...)
+		if err == errQueued {
+			r.queue[len(r.queue)-1].warnings = warnings // the row's notes and its lookups' warnings
+			if len(r.queue) >= queueSize {
+				if err := r.flush(ctx); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if err != nil {
 			if savepoints {
 				if rbErr := r.tx.RollbackToSavepoint(ctx); rbErr != nil {
@@ -380,20 +398,12 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 				return err
 			}
 		}
-		if created {
-			r.rep.Created++
-		} else {
-			r.rep.Updated++
-		}
-		if len(warnings) > 0 {
-			r.rep.RowsWithNotes++
-			for _, w := range warnings {
-				w.Row, w.Severity = pr.row, "warning"
-				r.rep.add(w)
-			}
-		}
+		r.succeed(pr.row, created, warnings)
 	}
 	if err := outer.Err(); err != nil {
+		return err
+	}
+	if err := r.flush(ctx); err != nil {
 		return err
 	}
 	return r.resolveDeferred(ctx)
@@ -521,7 +531,11 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 		if missing := record.MissingRequired(r.e, values); len(missing) > 0 {
 			return false, warnings, asRowError(&mcrm.Error{Code: mcrm.EInvalid, Message: "validation failed", Fields: missing}, "")
 		}
-		saved, err = r.tx.Create(ctx, r.p, r.e, values)
+		if r.batching {
+			saved, err = r.tx.PrepareCreate(ctx, r.p, r.e, values)
+		} else {
+			saved, err = r.tx.Create(ctx, r.p, r.e, values)
+		}
 	}
 	if err != nil {
 		return false, warnings, asRowError(err, "")
@@ -530,7 +544,93 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 		defs[i].id = saved["id"].(string)
 	}
 	r.deferred = append(r.deferred, defs...)
+	if r.batching && existing == "" {
+		r.queue = append(r.queue, queued{row: pr.row, values: saved, warnings: warnings})
+		if key := upsertKeyValue(r.e, r.m.UpsertKey, values); r.m.UpsertKey != "" && key != "" {
+			r.queuedKeys[key] = true
+		}
+		return true, warnings, errQueued
+	}
 	return existing == "", warnings, nil
+}
+
+// errQueued says a row was checked and waits in the insert queue; it is
+// counted when the queue is written.
+var errQueued = errors.New("queued")
+
+// queued is a checked row waiting to be inserted with others.
+type queued struct {
+	row      int
+	values   record.Values
+	warnings []Issue
+}
+
+// flush inserts the queued rows, several per statement. If a statement
+// fails (a duplicate key, say), nothing of it was written and the rows are
+// inserted one at a time so that the failure lands on its own row: this
+// path runs only without savepoints, on SQLite, where a failed statement
+// leaves the transaction usable.
+func (r *run) flush(ctx context.Context) error {
+	if len(r.queue) == 0 {
+		return nil
+	}
+	q := r.queue
+	r.queue, r.queuedKeys = r.queue[:0:0], map[string]bool{}
+	rows := make([]record.Values, len(q))
+	for i := range q {
+		rows[i] = q[i].values
+	}
+	done, err := r.tx.InsertPrepared(ctx, r.p, r.e, rows)
+	for _, qr := range q[:done] {
+		r.succeed(qr.row, true, qr.warnings)
+	}
+	if err == nil {
+		return nil
+	}
+	if !isRowError(asRowError(err, "")) {
+		return err
+	}
+	for _, qr := range q[done:] {
+		if _, err := r.tx.InsertPrepared(ctx, r.p, r.e, []record.Values{qr.values}); err != nil {
+			re := asRowError(err, "")
+			if !isRowError(re) {
+				return err
+			}
+			r.fail(qr.row, warningsThenErrors(qr.warnings, re.(*rowError).issues))
+			r.dropDeferred(qr.values["id"].(string))
+			continue
+		}
+		r.succeed(qr.row, true, qr.warnings)
+	}
+	return nil
+}
+
+// dropDeferred forgets the deferred references of a row that was not
+// inserted after all.
+func (r *run) dropDeferred(id string) {
+	kept := r.deferred[:0]
+	for _, d := range r.deferred {
+		if d.id != id {
+			kept = append(kept, d)
+		}
+	}
+	r.deferred = kept
+}
+
+// succeed counts an imported row and records its warnings.
+func (r *run) succeed(row int, created bool, warnings []Issue) {
+	if created {
+		r.rep.Created++
+	} else {
+		r.rep.Updated++
+	}
+	if len(warnings) > 0 {
+		r.rep.RowsWithNotes++
+		for _, w := range warnings {
+			w.Row, w.Severity = row, "warning"
+			r.rep.add(w)
+		}
+	}
 }
 
 // setValue puts a resolved id (or nil: left empty) at a path of decoded
@@ -612,6 +712,12 @@ func (r *run) findExisting(ctx context.Context, values record.Values) (string, e
 	if key == "" {
 		return "", nil
 	}
+	if r.queuedKeys[key] {
+		// An earlier row of the file has this key and waits in the queue.
+		if err := r.flush(ctx); err != nil {
+			return "", err
+		}
+	}
 	return r.lookupID(ctx, r.e, r.m.UpsertKey, key, false)
 }
 
@@ -622,6 +728,12 @@ func (r *run) findExisting(ctx context.Context, values record.Values) (string, e
 // are mostly unique and would make memory grow with the file.
 func (r *run) lookupID(ctx context.Context, e *mcrm.Entity, by, key string, cache bool) (string, error) {
 	ck := e.Name + "|" + by + "|" + key
+	if e == r.e && !(by == r.m.UpsertKey && !r.queuedKeys[key]) {
+		// Rows of the entity being imported may wait in the queue.
+		if err := r.flush(ctx); err != nil {
+			return "", err
+		}
+	}
 	if id, ok := r.cache[ck]; ok {
 		return id, nil
 	}
@@ -661,6 +773,12 @@ func (r *run) remember(ck, id string) {
 	r.cache[ck] = id
 	r.rowCache = append(r.rowCache, ck)
 }
+
+// batchable are the entities whose imports insert new rows in batches.
+var batchable = map[string]bool{"accounts": true, "contacts": true, "leads": true, "opportunities": true, "activities": true, "cases": true, "notes": true}
+
+// queueSize is how many checked rows wait before they are inserted.
+const queueSize = 256
 
 // maxCache bounds the lookup cache so memory stays flat on huge files.
 const maxCache = 100000

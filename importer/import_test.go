@@ -401,3 +401,38 @@ func TestKeepGoodRowsForgetsRolledBackRelated(t *testing.T) {
 		}
 	})
 }
+
+// New rows are inserted in batches; a duplicate inside a batch must still
+// fail on its own row, and a repeated upsert key must update the row
+// written earlier in the same file.
+func TestBatchedInsertsAttributeFailuresAndUpserts(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		var b strings.Builder
+		b.WriteString("external_id,last_name\n")
+		for i := 0; i < 300; i++ {
+			id := fmt.Sprint("K", i)
+			if i == 200 {
+				id = "K7" // duplicate of row 9 (line numbers count the header)
+			}
+			fmt.Fprintf(&b, "%s,L%d\n", id, i)
+		}
+		plain := `{"columns":{"external_id":{"field":"external_id"},"last_name":{"field":"last_name"}}}`
+		rep := e.run(t, "contacts", []byte(b.String()), plain, false)
+		if rep.Outcome != "rolled_back" || rep.Failed != 1 || rep.Created != 299 || len(rep.Issues) != 1 ||
+			rep.Issues[0].Row != 202 || rep.Issues[0].Code != "duplicate" || rep.Issues[0].Field != "external_id" {
+			t.Fatalf("%+v", rep)
+		}
+		if n := len(e.all(t, "contacts")); n != 0 {
+			t.Fatalf("rolled back import left %d rows", n)
+		}
+		upsert := `{"upsert_key":"external_id","columns":{"external_id":{"field":"external_id"},"last_name":{"field":"last_name"}}}`
+		rep = e.run(t, "contacts", []byte(b.String()), upsert, false)
+		if rep.Outcome != "committed" || rep.Failed != 0 || rep.Created != 299 || rep.Updated != 1 {
+			t.Fatalf("%+v", rep)
+		}
+		rows, _, err := e.db.List(ctx, e.admin, mcrm.EntityByName("contacts"), sqlstore.ListQuery{Limit: 500, Filters: []sqlstore.Filter{{Field: "external_id", Op: "eq", Value: "K7"}}})
+		if err != nil || len(rows) != 1 || rows[0]["last_name"] != "L200" || rows[0]["version"] != int64(2) {
+			t.Fatalf("%v %+v", err, rows)
+		}
+	})
+}

@@ -19,6 +19,21 @@ const RetentionDays = 30
 // Create inserts a new record of e owned by p (or by values["owner_id"]
 // when p may assign it) and returns it as stored.
 func (tx *Tx) Create(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, values record.Values) (record.Values, error) {
+	v, err := tx.PrepareCreate(ctx, p, e, values)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.InsertPrepared(ctx, p, e, []record.Values{v}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// PrepareCreate runs every check and default of Create and returns the
+// record as it would be stored, without writing it. InsertPrepared writes
+// it; in between nothing else may change what the checks looked at (bulk
+// imports insert prepared rows in batches).
+func (tx *Tx) PrepareCreate(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, values record.Values) (record.Values, error) {
 	if err := CanWrite(p, e); err != nil {
 		return nil, err
 	}
@@ -48,40 +63,89 @@ func (tx *Tx) Create(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, val
 	if err := tx.checkRefs(ctx, p, e, nil, v); err != nil {
 		return nil, err
 	}
-	a := make([]any, 1, len(e.Fields)+1)
-	a[0] = p.TenantID
-	for i := range e.Fields {
-		f := &e.Fields[i]
-		dbv, err := toDB(f, v[f.Name])
-		if err != nil {
-			return nil, err
-		}
-		a = append(a, dbv)
-	}
-	if _, err := tx.ExecContext(ctx, insertSQL(e), a...); err != nil {
-		return nil, uniqueField(e, mapErr(err))
-	}
-	if err := tx.syncContactPoints(ctx, p, e, v); err != nil {
-		return nil, err
-	}
-	tx.refOK(e.Name, v["id"].(string))
 	return v, nil
 }
 
-// insertSQL is the INSERT of every column of e, built once per entity:
-// bulk imports run it for every row.
-func insertSQL(e *mcrm.Entity) string {
-	if q, ok := insertCache.Load(e.Name); ok {
+// insertBatch is how many rows one multi-row INSERT carries (26 columns
+// each stays far below both databases' parameter limits).
+const insertBatch = 64
+
+// InsertPrepared writes records made by PrepareCreate, several per
+// statement, and returns how many it wrote. If a statement fails, nothing
+// of that statement is written: the rows before it are, and the caller may
+// retry the rest one at a time to find the failing one.
+func (tx *Tx) InsertPrepared(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, rows []record.Values) (int, error) {
+	done := 0
+	for len(rows) > 0 {
+		n := min(len(rows), insertBatch)
+		a := make([]any, 0, n*(len(e.Fields)+1))
+		for _, v := range rows[:n] {
+			a = append(a, p.TenantID)
+			for i := range e.Fields {
+				dbv, err := toDB(&e.Fields[i], v[e.Fields[i].Name])
+				if err != nil {
+					return done, err
+				}
+				a = append(a, dbv)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, insertSQL(tx.db.Dialect, e, n), a...); err != nil {
+			return done, uniqueField(e, mapErr(err))
+		}
+		for _, v := range rows[:n] {
+			if err := tx.syncContactPoints(ctx, p, e, v); err != nil {
+				return done, err
+			}
+			tx.refOK(e.Name, v["id"].(string))
+		}
+		rows = rows[n:]
+		done += n
+	}
+	return done, nil
+}
+
+// placeholder is the n-th parameter of a multi-row statement. Everywhere
+// else the store writes $n, which both databases read; but SQLite looks a
+// named parameter's name up by a linear scan, so binding the thousand
+// parameters of a batch INSERT by name is quadratic. SQLite's anonymous ?
+// is bound by position in constant time.
+func placeholder(d Dialect, n int) string {
+	if d == SQLite {
+		return "?"
+	}
+	return "$" + strconv.Itoa(n)
+}
+
+// insertSQL is the INSERT of every column of e for n rows, built once per
+// entity and row count: bulk imports run it for every batch.
+func insertSQL(d Dialect, e *mcrm.Entity, n int) string {
+	key := string(d) + "/" + e.Name + "/" + strconv.Itoa(n)
+	if q, ok := insertCache.Load(key); ok {
 		return q.(string)
 	}
 	cols := []string{"tenant_id"}
-	phs := []string{"$1"}
 	for i := range e.Fields {
 		cols = append(cols, e.Fields[i].Name)
-		phs = append(phs, "$"+strconv.Itoa(i+2))
 	}
-	q := "INSERT INTO " + e.Name + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(phs, ", ") + ")"
-	insertCache.Store(e.Name, q)
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + e.Name + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	ph := 1
+	for r := 0; r < n; r++ {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(placeholder(d, ph))
+			ph++
+		}
+		b.WriteByte(')')
+	}
+	q := b.String()
+	insertCache.Store(key, q)
 	return q
 }
 
@@ -470,10 +534,13 @@ const pointBatch = 256
 func (tx *Tx) flushPoints(ctx context.Context) error {
 	for len(tx.points) > 0 {
 		n := min(len(tx.points), pointBatch)
-		var a args
+		a := make([]any, 0, 5*n)
 		vals := make([]string, n)
 		for i, cp := range tx.points[:n] {
-			vals[i] = "(" + a.add(cp.tenant) + ", " + a.add(cp.entity) + ", " + a.add(cp.record) + ", " + a.add(cp.kind) + ", " + a.add(cp.key) + ")"
+			a = append(a, cp.tenant, cp.entity, cp.record, cp.kind, cp.key)
+			k := 5*i + 1
+			d := tx.db.Dialect
+			vals[i] = "(" + placeholder(d, k) + ", " + placeholder(d, k+1) + ", " + placeholder(d, k+2) + ", " + placeholder(d, k+3) + ", " + placeholder(d, k+4) + ")"
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO contact_points (tenant_id, entity, record_id, kind, value_key) VALUES "+strings.Join(vals, ", "), a...); err != nil {
 			return mapErr(err)
