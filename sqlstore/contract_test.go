@@ -518,3 +518,39 @@ func TestContractEventsInSameTransaction(t *testing.T) {
 }
 
 var _ = sort.Strings
+
+// Two concurrent moves that would close a loop (A under B, B under A):
+// exactly one may succeed, on every database.
+func TestContractConcurrentParentMovesCannotMakeACycle(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := setup(t, db)
+		for round := 0; round < 10; round++ {
+			a := mustCreate(t, db, f.admin, "accounts", record.Values{"name": fmt.Sprint("A", round)})
+			b := mustCreate(t, db, f.admin, "accounts", record.Values{"name": fmt.Sprint("B", round)})
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			move := func(i int, child, parent record.Values) {
+				defer wg.Done()
+				errs[i] = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+					_, err := tx.Update(ctx, f.admin, ent("accounts"), child["id"].(string), 1, record.Values{"parent_id": parent["id"]})
+					return err
+				})
+			}
+			wg.Add(2)
+			go move(0, a, b)
+			go move(1, b, a)
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				if err == nil {
+					ok++
+				} else if code(err) != mcrm.EInvalid && code(err) != mcrm.EUnavailable {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("round %d: %d moves succeeded: %v", round, ok, errs)
+			}
+		}
+	})
+}

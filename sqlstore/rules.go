@@ -121,6 +121,15 @@ func (tx *Tx) beforeWrite(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity
 func (tx *Tx) noCycle(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, field string, v record.Values) error {
 	parent, _ := v[field].(string)
 	id := v["id"].(string)
+	if parent != "" && tx.db.Dialect == Postgres {
+		// Two transactions each linking one record under the other would
+		// both see no cycle. An advisory lock per tenant and hierarchy makes
+		// such changes take turns until commit; SQLite has one writer and
+		// needs none.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, p.TenantID+"/"+e.Name+"/"+field); err != nil {
+			return mapErr(err)
+		}
+	}
 	for depth := 0; parent != ""; depth++ {
 		if parent == id {
 			return mcrm.FieldErr(field, "cycle", "a record cannot be its own ancestor")
