@@ -52,6 +52,7 @@ type Field struct {
 	System   bool     // set by the server only; rejected in request bodies
 	Local    bool     // TDateTime shown also in the viewer's time zone as <name>_local
 	Item     []Field  // for TList
+	Range    []int64  // for TInt: [min, max] inclusive, nil = any
 	Doc      string
 }
 
@@ -157,7 +158,7 @@ var Entities = []*Entity{
 			{Name: "is_default", Type: TBool, Class: Internal, Filter: true},
 			{Name: "stages", Type: TList, Class: Internal, Required: true, Max: 50, Item: []Field{
 				{Name: "name", Type: TString, Class: Internal, Required: true, Max: 100},
-				{Name: "probability", Type: TInt, Class: Internal, Doc: "0-100, default probability of deals in the stage"},
+				{Name: "probability", Type: TInt, Class: Internal, Range: []int64{0, 100}, Doc: "0-100, default probability of deals in the stage"},
 				{Name: "outcome", Type: TEnum, Class: Internal, Enum: []string{"open", "won", "lost"}},
 			}},
 		}}),
@@ -168,10 +169,10 @@ var Entities = []*Entity{
 			{Name: "industry", Type: TString, Class: Internal, Max: 100, Filter: true, Sort: true},
 			{Name: "website", Type: TURL, Class: Public, Max: 500},
 			{Name: "phones", Type: TList, Class: Internal, Max: 10, Item: phoneItem},
-			{Name: "employees", Type: TInt, Class: Internal, Filter: true, Sort: true},
+			{Name: "employees", Type: TInt, Class: Internal, Filter: true, Sort: true, Range: []int64{0, 100_000_000}},
 			{Name: "annual_revenue", Type: TMoney, Class: Internal, Sort: true},
 			{Name: "currency", Type: TCurrency, Class: Internal},
-			{Name: "year_established", Type: TInt, Class: Internal, Filter: true, Sort: true},
+			{Name: "year_established", Type: TInt, Class: Internal, Filter: true, Sort: true, Range: []int64{1000, 2200}},
 			{Name: "country", Type: TString, Class: Internal, Max: 100, Filter: true, Sort: true},
 			{Name: "city", Type: TString, Class: Internal, Max: 100, Filter: true, Sort: true},
 			{Name: "external_id", Type: TString, Class: Internal, Max: 100, Filter: true},
@@ -205,13 +206,13 @@ var Entities = []*Entity{
 			{Name: "stage", Type: TString, Class: Internal, Max: 100, Filter: true, Sort: true, Doc: "one of the pipeline's stage names; defaults to the first"},
 			{Name: "amount", Type: TMoney, Class: Internal, Filter: true, Sort: true},
 			{Name: "currency", Type: TCurrency, Class: Internal, Filter: true},
-			{Name: "probability", Type: TInt, Class: Internal, Filter: true, Sort: true, Doc: "0-100; defaults to the stage's probability"},
+			{Name: "probability", Type: TInt, Class: Internal, Filter: true, Sort: true, Range: []int64{0, 100}, Doc: "0-100; defaults to the stage's probability"},
 			{Name: "expected_close_date", Type: TDate, Class: Internal, Filter: true, Sort: true},
 			{Name: "engage_date", Type: TDate, Class: Internal, Filter: true, Sort: true},
 			{Name: "close_date", Type: TDate, Class: Internal, Filter: true, Sort: true},
 			{Name: "line_items", Type: TList, Class: Internal, Max: 200, Item: []Field{
 				{Name: "product_id", Type: TRef, Ref: "products", Class: Internal, Required: true},
-				{Name: "quantity", Type: TInt, Class: Internal},
+				{Name: "quantity", Type: TInt, Class: Internal, Range: []int64{1, 1_000_000_000}},
 				{Name: "unit_price", Type: TMoney, Class: Internal},
 			}},
 			{Name: "external_id", Type: TString, Class: Internal, Max: 100, Filter: true},

@@ -45,8 +45,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Tenant == "" || req.Email == "" || req.Password == "" || len(req.Password) > 4*password.MaxLength {
+	if req.Tenant == "" || req.Email == "" || req.Password == "" {
 		s.writeError(w, r, mcrm.Errorf(mcrm.EInvalid, "tenant, email and password are required"))
+		return
+	}
+	if len(req.Password) > 4*password.MaxLength {
+		s.writeError(w, r, mcrm.FieldErr("password", "too_long", "longer than any accepted password"))
 		return
 	}
 	ctx := r.Context()

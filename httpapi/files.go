@@ -27,7 +27,12 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dryRun := false
-	for key, vals := range r.URL.Query() {
+	query, err := queryParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for key, vals := range query {
 		switch {
 		case key == "dry_run" && len(vals) == 1 && (vals[0] == "true" || vals[0] == "false"):
 			dryRun = vals[0] == "true"
@@ -64,6 +69,10 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 		}
 		switch part.FormName() {
 		case "mapping":
+			if mapping != nil {
+				s.writeError(w, r, mcrm.FieldErr("mapping", "repeated_part", "send one mapping part"))
+				return
+			}
 			mapping, err = importer.ParseMapping(part)
 			if err != nil {
 				s.writeError(w, r, err)
@@ -80,7 +89,21 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		rep, err := importer.Import(r.Context(), s.db, p, part, importer.Options{Entity: e, Mapping: mapping, DryRun: dryRun, Region: t.DefaultRegion})
+		// Nothing may follow the file: a mapping sent after it would
+		// otherwise be ignored. The check runs before the commit.
+		noMoreParts := func() error {
+			if next, err := mr.NextPart(); err != io.EOF {
+				if err != nil {
+					if e := uploadErr(err); mcrm.ErrorCode(e) == mcrm.ETooLarge {
+						return e
+					}
+					return mcrm.Errorf(mcrm.EInvalid, "malformed multipart body after the file")
+				}
+				return mcrm.FieldErr(next.FormName(), "part_after_file", "the file must be the last part (send the mapping first)")
+			}
+			return nil
+		}
+		rep, err := importer.Import(r.Context(), s.db, p, part, importer.Options{Entity: e, Mapping: mapping, DryRun: dryRun, Region: t.DefaultRegion, BeforeCommit: noMoreParts})
 		if err != nil {
 			s.writeError(w, r, uploadErr(err))
 			return
@@ -122,7 +145,12 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	format := "csv"
-	for key, vals := range r.URL.Query() {
+	query, err := queryParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for key, vals := range query {
 		if key != "format" || len(vals) != 1 {
 			s.writeError(w, r, mcrm.FieldErr(key, "unknown_parameter", "only format=csv|vcard is accepted"))
 			return

@@ -139,6 +139,9 @@ func fieldSchema(f *mcrm.Field, dir direction, nullable bool) obj {
 		}
 	case mcrm.TInt:
 		s = obj{"type": "integer"}
+		if len(f.Range) == 2 {
+			s["minimum"], s["maximum"] = f.Range[0], f.Range[1]
+		}
 	case mcrm.TMoney:
 		// Money is exact to the cent. It is returned as a JSON number
 		// and accepted as a number or as decimal text.

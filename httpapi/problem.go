@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"mcrm"
 )
@@ -60,6 +61,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", slog.String("request_id", p.RequestID), slog.String("error", errText(err)))
 		if p.Code == mcrm.EInternal {
 			p.Detail = "internal error"
+		}
+	}
+	for i := range p.Errors {
+		// A field name can come from the request (an unknown column of an
+		// uploaded file is its header cell): bound what is echoed back.
+		if f := p.Errors[i].Field; len(f) > 100 {
+			p.Errors[i].Field = strings.ToValidUTF8(f[:100], "") + "…"
 		}
 	}
 	p.Title = http.StatusText(p.Status)

@@ -55,8 +55,11 @@ func (s *Server) decodeOptions(r *http.Request, p *mcrm.Principal, partial bool)
 // are refused (400 naming them) rather than ignored, so a typo in a filter
 // never silently returns everything.
 func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) (sqlstore.ListQuery, error) {
-	q := r.URL.Query()
 	var lq sqlstore.ListQuery
+	q, err := queryParams(r)
+	if err != nil {
+		return lq, err
+	}
 	opts, err := s.decodeOptions(r, p, true)
 	if err != nil {
 		return lq, err
@@ -81,7 +84,7 @@ func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) 
 		case "sort":
 			lq.Sort, lq.Desc = strings.TrimPrefix(val, "-"), strings.HasPrefix(val, "-")
 			if f := e.Field(lq.Sort); f == nil || !f.Sort {
-				return lq, mcrm.FieldErr("sort", "unknown_field", "cannot sort by "+lq.Sort)
+				return lq, mcrm.FieldErr("sort", "unknown_field", "this field cannot be used to sort")
 			}
 			continue
 		case "deleted":
@@ -135,7 +138,7 @@ func filterValue(e *mcrm.Entity, name, op, val string, opts record.Options) (sql
 	}
 	f := e.Field(name)
 	if f == nil || !f.Filter {
-		return sqlstore.Filter{}, mcrm.FieldErr(name, "unknown_field", "cannot filter by "+name)
+		return sqlstore.Filter{}, mcrm.FieldErr(name, "unknown_field", "this field cannot be used to filter")
 	}
 	if val == "" || val == "null" {
 		return sqlstore.Filter{Field: name, Op: op, Value: nil}, nil

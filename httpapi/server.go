@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,4 +200,15 @@ func ifMatch(r *http.Request, required bool) (int64, error) {
 func etag(version any) string {
 	v, _ := version.(int64)
 	return `"` + strconv.FormatInt(v, 10) + `"`
+}
+
+// queryParams parses the query string strictly: r.URL.Query() silently
+// drops what it cannot parse (a ";" in a value, a bad escape), which would
+// turn "?deleted=true;x" into no filter at all.
+func queryParams(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, mcrm.Errorf(mcrm.EInvalid, "malformed query string (escape ; and %% as %%3B and %%25)")
+	}
+	return q, nil
 }

@@ -26,6 +26,10 @@ type Options struct {
 	Region  string // tenant default phone region when the mapping names none
 	// Overrides replace the mapping's file options (command-line flags).
 	Overrides Overrides
+	// BeforeCommit, when set, runs after the last row inside the
+	// transaction; an error rolls the import back (the API uses it to
+	// refuse an upload with parts after the file).
+	BeforeCommit func() error
 }
 
 // Overrides are file options given outside the mapping.
@@ -171,6 +175,11 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 		tx.BufferPoints = true
 		if err := run.all(ctx, rows); err != nil {
 			return err
+		}
+		if opts.BeforeCommit != nil {
+			if err := opts.BeforeCommit(); err != nil {
+				return err
+			}
 		}
 		if rep.Failed > 0 && !m.KeepGoodRows {
 			return errRolledBack
@@ -517,6 +526,12 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 	if r.m.UpsertKey == "id" {
 		if pr.id != "" {
 			existing, err = r.lookupID(ctx, r.e, "id", pr.id, false)
+			if err == nil && existing == "" {
+				// Not a record the caller has (another tenant's export, a
+				// deleted or invisible record): a new one is made, and the
+				// row says so.
+				warnings = append(warnings, Issue{Column: "id", Field: "id", Code: "id_not_found_created", Message: "no record with this id; a new record was created"})
+			}
 		}
 	} else {
 		existing, err = r.findExisting(ctx, values)

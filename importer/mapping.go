@@ -140,7 +140,7 @@ func (m *Mapping) validate(e *mcrm.Entity, header []string) error {
 		errs = append(errs, mcrm.FieldError{Field: "date_order", Code: "invalid", Message: "expected ISO, DMY or MDY"})
 	}
 	if m.UpsertKey != "" && !upsertable(e, m.UpsertKey) {
-		errs = append(errs, mcrm.FieldError{Field: "upsert_key", Code: "invalid", Message: "cannot match records of " + e.Name + " by " + m.UpsertKey})
+		errs = append(errs, mcrm.FieldError{Field: "upsert_key", Code: "invalid", Message: "records of " + e.Name + " cannot be matched by this field"})
 	}
 	inHeader := map[string]bool{}
 	for _, h := range header {
@@ -220,7 +220,7 @@ func checkTarget(e *mcrm.Entity, c Column) string {
 		return ""
 	}
 	if f == nil {
-		return "unknown field " + c.Field
+		return "no such field"
 	}
 	if f.System && f.Name != "owner_id" {
 		return c.Field + " is set by the server"

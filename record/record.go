@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/text/currency"
 
 	"mcrm"
 	"mcrm/normalize"
@@ -163,9 +164,9 @@ func decodeValue(f *mcrm.Field, path string, raw any, opts Options) (any, []mcrm
 			return nil, nil, nil
 		}
 		if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
-			return unicode.IsControl(r) && (f.Type == mcrm.TString || (r != '\n' && r != '\t' && r != '\r'))
+			return unicode.IsControl(r) && (f.Type == mcrm.TString || (r != '\n' && r != '\t' && r != '\r')) || refusedRune(r)
 		}) {
-			return nil, nil, fe(path, "invalid_text", "text contains control characters")
+			return nil, nil, fe(path, "invalid_text", "text contains control, bidirectional-override or replacement characters")
 		}
 		if f.Max > 0 && utf8.RuneCountInString(s) > f.Max {
 			return nil, nil, fe(path, "too_long", fmt.Sprintf("at most %d characters", f.Max))
@@ -200,7 +201,7 @@ func decodeValue(f *mcrm.Field, path string, raw any, opts Options) (any, []mcrm
 			return nil, nil, fe(path, "type", "expected a string")
 		}
 		s = strings.ToUpper(strings.TrimSpace(s))
-		if !currencyRe.MatchString(s) {
+		if _, err := currency.ParseISO(s); err != nil || !currencyRe.MatchString(s) {
 			return nil, nil, fe(path, "invalid_currency", "expected an ISO 4217 code such as USD")
 		}
 		return s, nil, nil
@@ -250,6 +251,9 @@ func decodeValue(f *mcrm.Field, path string, raw any, opts Options) (any, []mcrm
 		i, err := strconv.ParseInt(n, 10, 64)
 		if err != nil {
 			return nil, nil, fe(path, "type", "expected an integer")
+		}
+		if len(f.Range) == 2 && (i < f.Range[0] || i > f.Range[1]) {
+			return nil, nil, fe(path, "out_of_range", fmt.Sprintf("between %d and %d", f.Range[0], f.Range[1]))
 		}
 		return i, nil, nil
 	case mcrm.TMoney:
@@ -499,4 +503,13 @@ func ValidURL(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// refusedRune reports characters refused in text: U+FFFD, which only
+// appears where bytes were not valid text (JSON decoding turns invalid
+// UTF-8 and lone surrogates into it, silently), and the bidirectional
+// embedding, override and isolate controls, which make a name display as
+// something other than what it is ("Trojan Source"-style spoofing).
+func refusedRune(r rune) bool {
+	return r == utf8.RuneError || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }

@@ -87,6 +87,16 @@ func TestDecodeValues(t *testing.T) {
 			t.Errorf("%s=%v accepted", field, bad)
 		}
 	}
+	a := mcrm.EntityByName("accounts")
+	for field, bad := range map[string]any{"employees": json.Number("-5"), "year_established": json.Number("99999"), "currency": "ZZZ",
+		"name": "bad \ufffd", "industry": "evil\u202egnp.exe", "description": "isolate \u2066x\u2069"} {
+		if _, err := Decode(a, map[string]any{"name": "x", field: bad}, Options{}); err == nil {
+			t.Errorf("account %s=%v accepted", field, bad)
+		}
+	}
+	if _, err := Decode(a, map[string]any{"name": "Zoë 张伟 \u200d ok", "currency": "chf", "employees": json.Number("0")}, Options{}); err != nil {
+		t.Errorf("valid account refused: %v", err)
+	}
 	c := mcrm.EntityByName("contacts")
 	for _, bad := range []string{"javascript:alert(1)", "https://a.example/a b", "ftp://x.example", "http://", "https://ü.example"} {
 		if _, err := Decode(c, map[string]any{"last_name": "x", "website": bad}, Options{}); err == nil {

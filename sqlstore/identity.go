@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"mcrm"
 	"mcrm/record"
@@ -50,8 +52,10 @@ func (db *DB) CreateTenant(ctx context.Context, nt NewTenant) (Tenant, string, e
 	if t.DefaultCurrency == "" {
 		t.DefaultCurrency = "USD"
 	}
-	if t.Name == "" || len(t.Name) > 100 {
-		return t, "", mcrm.FieldErr("name", "invalid", "tenant name must be 1 to 100 characters")
+	if t.Name == "" || len(t.Name) > 100 || strings.ContainsFunc(t.Name, func(r rune) bool {
+		return unicode.IsControl(r) || r == '/' || r == '\\' || r == utf8.RuneError
+	}) {
+		return t, "", mcrm.FieldErr("name", "invalid", "tenant name must be 1 to 100 printable characters without slashes")
 	}
 	var adminID string
 	err := db.InTx(ctx, func(tx *Tx) error {

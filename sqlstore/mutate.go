@@ -566,7 +566,7 @@ func (tx *Tx) FindIDs(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, fi
 	} else {
 		f := e.Field(field)
 		if f == nil || !f.Filter {
-			return nil, mcrm.FieldErr(field, "unknown_field", "cannot look up by "+field)
+			return nil, mcrm.FieldErr(field, "unknown_field", "this field cannot be used to look records up")
 		}
 		cond = "t." + field + " = " + a.add(value)
 	}

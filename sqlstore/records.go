@@ -260,7 +260,7 @@ func list(ctx context.Context, q querier, p *mcrm.Principal, e *mcrm.Entity, lq 
 	}
 	sf := e.Field(sortField)
 	if sf == nil || !sf.Sort {
-		return nil, "", mcrm.FieldErr("sort", "unknown_field", "cannot sort by "+sortField)
+		return nil, "", mcrm.FieldErr("sort", "unknown_field", "this field cannot be used to sort")
 	}
 	var a args
 	tenant := a.add(p.TenantID)
@@ -386,7 +386,7 @@ func filterSQL(e *mcrm.Entity, f Filter, a *args, tenant string) (string, error)
 	}
 	fd := e.Field(f.Field)
 	if fd == nil || !fd.Filter {
-		return "", mcrm.FieldErr(f.Field, "unknown_field", "cannot filter by "+f.Field)
+		return "", mcrm.FieldErr(f.Field, "unknown_field", "this field cannot be used to filter")
 	}
 	if f.Value == nil {
 		if f.Op != "eq" {

@@ -136,8 +136,13 @@ func (x *xlsxReader) Close() error {
 // number format registered with NewStyle. Time-only formats are left alone.
 // This only changes the in-memory copy; the input is never written back.
 func isoDates(f *excelize.File) error {
-	// GetStyle loads the style sheet into f.Styles.
+	// GetStyle loads the style sheet into f.Styles. A workbook without
+	// one (valid: Excel opens it) has no cell formats, so no date cells
+	// to redirect.
 	if _, err := f.GetStyle(0); err != nil {
+		if f.Styles == nil || f.Styles.CellXfs == nil || len(f.Styles.CellXfs.Xf) == 0 {
+			return nil
+		}
 		return err
 	}
 	dateFmt, err := customNumFmtID(f, isoDateFmt)
