@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bits-and-blooms/bloom/v3"
+
 	"mcrm"
 	"mcrm/normalize"
 	"mcrm/record"
@@ -259,6 +261,9 @@ type run struct {
 	batching   bool
 	queue      []queued
 	queuedKeys map[string]bool
+	// fresh holds the upsert keys this import wrote, when the tenant had
+	// none before it (see all); nil otherwise.
+	fresh *bloom.BloomFilter
 	// managedTeam caches the team each manager leads (users imports).
 	managedTeam map[string]string
 	deferred    []deferredRef
@@ -341,6 +346,19 @@ func (r *run) all(ctx context.Context, rows rowSource) error {
 	// the entity has no rule that reads other rows of its own kind while
 	// they are written (users, teams and pipelines do).
 	r.batching = !savepoints && batchable[r.e.Name]
+	if r.batching && r.m.UpsertKey != "" && r.m.UpsertKey != "id" {
+		// In a tenant with no record carrying an upsert key yet, a key can
+		// only match a row this import wrote; a Bloom filter of those (fixed
+		// size, so memory stays flat) answers "certainly not" for most rows
+		// without a query. "Maybe" still asks the database.
+		any, err := r.tx.HasAnyValue(ctx, r.p.TenantID, r.e, r.m.UpsertKey)
+		if err != nil {
+			return err
+		}
+		if !any {
+			r.fresh = bloom.NewWithEstimates(1_000_000, 0.01)
+		}
+	}
 	// Statements get a context without cancellation: with a cancellable
 	// one the SQLite driver starts a watcher goroutine per statement, which
 	// costs more than the insert. Cancellation is still honoured between
@@ -559,6 +577,11 @@ func (r *run) apply(ctx context.Context, pr prepared) (bool, []Issue, error) {
 		defs[i].id = saved["id"].(string)
 	}
 	r.deferred = append(r.deferred, defs...)
+	if r.fresh != nil && existing == "" {
+		if key := upsertKeyValue(r.e, r.m.UpsertKey, values); key != "" {
+			r.fresh.AddString(key)
+		}
+	}
 	if r.batching && existing == "" {
 		r.queue = append(r.queue, queued{row: pr.row, values: saved, warnings: warnings})
 		if key := upsertKeyValue(r.e, r.m.UpsertKey, values); r.m.UpsertKey != "" && key != "" {
@@ -727,6 +750,9 @@ func (r *run) findExisting(ctx context.Context, values record.Values) (string, e
 	if key == "" {
 		return "", nil
 	}
+	if r.fresh != nil && !r.fresh.TestString(key) {
+		return "", nil
+	}
 	if r.queuedKeys[key] {
 		// An earlier row of the file has this key and waits in the queue.
 		if err := r.flush(ctx); err != nil {
@@ -843,6 +869,11 @@ func (r *run) resolve(ctx context.Context, pl *pending) (any, []Issue, *deferred
 		res, err := record.Decode(le, values, record.Options{FromText: true, Region: r.region, Loc: r.loc})
 		if err != nil {
 			return nil, nil, nil, asRowError(err, pl.column)
+		}
+		if le == r.e {
+			// A record of the imported entity made outside the row path:
+			// the filter would not know its key.
+			r.fresh = nil
 		}
 		created, err := r.tx.Create(ctx, r.p, le, res.Values)
 		if err != nil {

@@ -595,3 +595,27 @@ func (tx *Tx) FindIDs(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, fi
 func (tx *Tx) FindByContactPoint(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, kind, key string) ([]string, error) {
 	return tx.FindIDs(ctx, p, e, kind, key)
 }
+
+// HasAnyValue reports whether any live record of e in the tenant has a
+// value in field (for email and phone on contacts and leads: any such
+// contact point). A bulk import into a tenant with none can skip looking
+// up the keys it has not written itself.
+func (tx *Tx) HasAnyValue(ctx context.Context, tenantID string, e *mcrm.Entity, field string) (bool, error) {
+	if err := tx.flushPoints(ctx); err != nil {
+		return false, err
+	}
+	var q string
+	switch {
+	case (field == "email" || field == "phone") && e.Field("emails") != nil:
+		q = "SELECT COUNT(*) FROM (SELECT 1 FROM contact_points WHERE tenant_id = $1 AND entity = '" + e.Name + "' AND kind = '" + field + "' LIMIT 1) x"
+	case e.Field(field) != nil && !e.Field(field).System:
+		q = "SELECT COUNT(*) FROM (SELECT 1 FROM " + e.Name + " WHERE tenant_id = $1 AND " + field + " IS NOT NULL AND deleted_at IS NULL LIMIT 1) x"
+	default:
+		return true, nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, q, tenantID).Scan(&n); err != nil {
+		return false, mapErr(err)
+	}
+	return n > 0, nil
+}
