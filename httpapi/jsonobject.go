@@ -72,6 +72,9 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendBool(b, x), nil
 	case record.Money:
 		return append(b, x.String()...), nil
+	case json.RawMessage:
+		// Stored list JSON, written by encoding/json: already valid JSON.
+		return append(b, x...), nil
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {

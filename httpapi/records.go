@@ -161,6 +161,7 @@ func (s *Server) listRecords(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		lq.RawLists = true
 		rows, next, err := s.db.List(r.Context(), p, e, lq)
 		if err != nil {
 			s.writeError(w, r, err)

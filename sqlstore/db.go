@@ -235,6 +235,11 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 // SQL gives tests and benchmarks the underlying handle for reads.
 func (db *DB) SQL() *sql.DB { return db.r }
 
+// RawWriter is the write handle, for benchmarks that measure a bare
+// database/sql baseline beside the store. Application code writes through
+// transactions (InTx) only.
+func (db *DB) RawWriter() *sql.DB { return db.w }
+
 // Migrate applies the embedded migrations that have not run yet, each in
 // its own transaction. On PostgreSQL an advisory lock keeps two starting
 // nodes from migrating at once; on SQLite the single writer does.

@@ -55,6 +55,12 @@ func toDB(f *mcrm.Field, v any) (any, error) {
 
 // scanRow reads one row selected with selectList.
 func scanRow(e *mcrm.Entity, sc interface{ Scan(...any) error }) (record.Values, error) {
+	return scanRowAs(e, sc, false)
+}
+
+// scanRowAs is scanRow; with rawLists, list fields stay the JSON text they
+// are stored as (json.RawMessage), for callers that only render them.
+func scanRowAs(e *mcrm.Entity, sc interface{ Scan(...any) error }, rawLists bool) (record.Values, error) {
 	holders := make([]any, len(e.Fields)+1)
 	for i, f := range e.Fields {
 		switch f.Type {
@@ -98,6 +104,10 @@ func scanRow(e *mcrm.Entity, sc interface{ Scan(...any) error }) (record.Values,
 				}
 				v[f.Name] = t
 			case mcrm.TList:
+				if rawLists {
+					v[f.Name] = json.RawMessage(h.String)
+					continue
+				}
 				items, err := decodeItems(f, h.String)
 				if err != nil {
 					return nil, fmt.Errorf("%s.%s: %w", e.Name, f.Name, err)
@@ -196,6 +206,10 @@ type ListQuery struct {
 	Limit   int
 	Cursor  string
 	Deleted bool // list the trash (soft-deleted records) instead
+	// RawLists returns list fields as their stored JSON (json.RawMessage):
+	// for pages that are only rendered, decoding and re-encoding every
+	// email and phone list was a fifth of the cost of a list request.
+	RawLists bool
 }
 
 // MaxLimit is the largest page.
@@ -318,7 +332,7 @@ func list(ctx context.Context, q querier, p *mcrm.Principal, e *mcrm.Entity, lq 
 	defer rows.Close()
 	out := make([]record.Values, 0, lq.Limit)
 	for rows.Next() {
-		v, err := scanRow(e, rows)
+		v, err := scanRowAs(e, rows, lq.RawLists)
 		if err != nil {
 			return nil, "", err
 		}
