@@ -17,22 +17,30 @@ import (
 	"mcrm/sqlstore"
 )
 
-func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate [--data-dir DIR] [--database-url URL]", stderr)
+// simpleCommand runs a command that takes only the database options:
+// parse them, refuse arguments, open (and so migrate) the database, run fn.
+func simpleCommand(ctx context.Context, name string, args []string, stderr io.Writer, fn func(*sqlstore.DB) error) error {
+	fs := newFlagSet(name, name+" [--data-dir DIR] [--database-url URL]", stderr)
 	var d dbFlags
 	d.register(fs)
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
-		return exitError{2, "migrate takes no arguments"}
+		return exitError{2, name + " takes no arguments"}
 	}
 	db, err := d.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintln(stdout, "database is up to date")
-	return nil
+	return fn(db)
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return simpleCommand(ctx, "migrate", args, stderr, func(*sqlstore.DB) error {
+		fmt.Fprintln(stdout, "database is up to date")
+		return nil
+	})
 }
 
 // adminPassword returns the password for a new admin from the
@@ -291,23 +299,12 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("purge", "purge [--data-dir DIR] [--database-url URL]", stderr)
-	var d dbFlags
-	d.register(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return exitError{2, "purge takes no arguments"}
-	}
-	db, err := d.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := db.PurgeDeleted(ctx, time.Now())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "purged %d records deleted more than %d days ago\n", n, sqlstore.RetentionDays)
-	return nil
+	return simpleCommand(ctx, "purge", args, stderr, func(db *sqlstore.DB) error {
+		n, err := db.PurgeDeleted(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "purged %d records deleted more than %d days ago\n", n, sqlstore.RetentionDays)
+		return nil
+	})
 }
