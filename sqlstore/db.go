@@ -280,7 +280,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, stmt := range splitStatements(string(body)) {
+		for _, stmt := range splitStatements(dialectSQL(db.Dialect, string(body))) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				tx.Rollback()
 				return fmt.Errorf("migration %s: %w", version, err)
@@ -295,6 +295,16 @@ func (db *DB) Migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// dialectSQL fills the few dialect-specific tokens of a migration; the
+// rest of the SQL is the same for both databases.
+func dialectSQL(d Dialect, s string) string {
+	rowid := ""
+	if d == SQLite {
+		rowid = "WITHOUT ROWID"
+	}
+	return strings.ReplaceAll(s, "{{WITHOUT_ROWID}}", rowid)
 }
 
 // splitStatements splits a migration on semicolons at line ends; the

@@ -61,6 +61,12 @@ func scanRow(e *mcrm.Entity, sc interface{ Scan(...any) error }) (record.Values,
 // scanRowAs is scanRow; with rawLists, list fields stay the JSON text they
 // are stored as (json.RawMessage), for callers that only render them.
 func scanRowAs(e *mcrm.Entity, sc interface{ Scan(...any) error }, rawLists bool) (record.Values, error) {
+	return scanInto(e, sc, rawLists, newHolders(e))
+}
+
+// newHolders makes the scan destinations of one row of e; a list query
+// reuses them for every row.
+func newHolders(e *mcrm.Entity) []any {
 	holders := make([]any, len(e.Fields)+1)
 	for i, f := range e.Fields {
 		switch f.Type {
@@ -73,6 +79,10 @@ func scanRowAs(e *mcrm.Entity, sc interface{ Scan(...any) error }, rawLists bool
 		}
 	}
 	holders[len(e.Fields)] = new(sql.NullString)
+	return holders
+}
+
+func scanInto(e *mcrm.Entity, sc interface{ Scan(...any) error }, rawLists bool, holders []any) (record.Values, error) {
 	if err := sc.Scan(holders...); err != nil {
 		return nil, err
 	}
@@ -331,8 +341,9 @@ func list(ctx context.Context, q querier, p *mcrm.Principal, e *mcrm.Entity, lq 
 	}
 	defer rows.Close()
 	out := make([]record.Values, 0, lq.Limit)
+	holders := newHolders(e)
 	for rows.Next() {
-		v, err := scanRowAs(e, rows, lq.RawLists)
+		v, err := scanInto(e, rows, lq.RawLists, holders)
 		if err != nil {
 			return nil, "", err
 		}
