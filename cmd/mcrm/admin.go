@@ -179,9 +179,9 @@ func cmdImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if len(pos) != 1 {
 		return exitError{2, "import needs exactly one FILE (- for standard input)"}
 	}
-	e := mcrm.EntityByName(*entity)
-	if e == nil {
-		return exitError{2, "--entity must be one of " + entityNames()}
+	e, err := entityFlag(*entity)
+	if err != nil {
+		return err
 	}
 	var m *importer.Mapping
 	if *mappingPath != "" {
@@ -242,6 +242,14 @@ func normDelim(s string) string {
 	return s
 }
 
+// entityFlag resolves the --entity option.
+func entityFlag(name string) (*mcrm.Entity, error) {
+	if e := mcrm.EntityByName(name); e != nil {
+		return e, nil
+	}
+	return nil, exitError{2, "--entity must be one of " + entityNames()}
+}
+
 func entityNames() string {
 	names := make([]string, len(mcrm.Entities))
 	for i, e := range mcrm.Entities {
@@ -265,9 +273,9 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(pos) != 0 {
 		return exitError{2, "export takes no arguments"}
 	}
-	e := mcrm.EntityByName(*entity)
-	if e == nil {
-		return exitError{2, "--entity must be one of " + entityNames()}
+	e, err := entityFlag(*entity)
+	if err != nil {
+		return err
 	}
 	db, err := d.open(ctx)
 	if err != nil {
