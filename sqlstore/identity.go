@@ -234,7 +234,15 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*mcrm.Principal, 
 		}
 	}
 	if t.Sub(seen) > touchEvery {
-		_, _ = db.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2`, t.Format(timeLayout), TokenHash(token))
+		// Off the request path: on SQLite the one writer may be busy with a
+		// long import, and a read must not wait for it. A touch that fails
+		// only makes the idle clock run from the previous one.
+		hash := TokenHash(token)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = db.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1`, t.Format(timeLayout), hash)
+		}()
 	}
 	return &p, nil
 }
