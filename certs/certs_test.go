@@ -3,7 +3,6 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -139,5 +138,3 @@ func TestCertificateReloadsWithoutRestart(t *testing.T) {
 		c.Close()
 	}
 }
-
-var _ = net.Listen

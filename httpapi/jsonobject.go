@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -140,10 +139,3 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
-
-// jsonBytes is a pre-rendered JSON value.
-type jsonBytes []byte
-
-func (j jsonBytes) MarshalJSON() ([]byte, error) { return j, nil }
-
-var _ = bytes.MinRead

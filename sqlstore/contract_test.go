@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -517,8 +516,6 @@ func TestContractEventsInSameTransaction(t *testing.T) {
 		}
 	})
 }
-
-var _ = sort.Strings
 
 // Two concurrent moves that would close a loop (A under B, B under A):
 // exactly one may succeed, on every database.
