@@ -131,15 +131,11 @@ func cmdSetPassword(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err := password.Check(pw); err != nil {
 		return err
 	}
-	db, err := d.open(ctx)
+	db, t, _, err := openTenant(ctx, d, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	t, _, err := tenantActor(ctx, db, *tenant)
-	if err != nil {
-		return err
-	}
 	uid, err := db.UserIDByEmail(ctx, t.ID, *email)
 	if err != nil {
 		if mcrm.ErrorCode(err) == mcrm.ENotFound {
@@ -198,15 +194,11 @@ func cmdImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		in = f
 	}
-	db, err := d.open(ctx)
+	db, t, p, err := openTenant(ctx, d, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	t, p, err := tenantActor(ctx, db, *tenant)
-	if err != nil {
-		return err
-	}
 	opts := importer.Options{Entity: e, Mapping: m, DryRun: *dryRun, Region: t.DefaultRegion,
 		Overrides: importer.Overrides{Format: *format, Encoding: *encoding, Delimiter: normDelim(*delimiter), DateOrder: *dateOrder, UpsertKey: *upsert, KeepGoodRows: *keep}}
 	start := time.Now()
@@ -240,6 +232,21 @@ func normDelim(s string) string {
 		return "\t"
 	}
 	return s
+}
+
+// openTenant opens the database and resolves --tenant and the admin the
+// command acts as; the caller closes the database.
+func openTenant(ctx context.Context, d dbFlags, tenant string) (*sqlstore.DB, sqlstore.Tenant, *mcrm.Principal, error) {
+	db, err := d.open(ctx)
+	if err != nil {
+		return nil, sqlstore.Tenant{}, nil, err
+	}
+	t, p, err := tenantActor(ctx, db, tenant)
+	if err != nil {
+		db.Close()
+		return nil, t, nil, err
+	}
+	return db, t, p, nil
 }
 
 // entityFlag resolves the --entity option.
@@ -277,15 +284,11 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	db, err := d.open(ctx)
+	db, t, p, err := openTenant(ctx, d, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	t, p, err := tenantActor(ctx, db, *tenant)
-	if err != nil {
-		return err
-	}
 	w := stdout
 	if *output != "" {
 		f, err := os.OpenFile(*output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
