@@ -1,6 +1,9 @@
 package mcrm
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Roles shipped with every tenant. The access-control layer gives each its
 // permissions; the foundation only distinguishes admin (everything in the
@@ -27,6 +30,36 @@ type Principal struct {
 	SessionID string // hash-derived session id, empty for CLI actors
 	Location  *time.Location
 	System    bool // CLI or background job acting with tenant-wide rights
+
+	// Facts the server derived about this request, never taken from
+	// request input. Authentication fills AuthTime, AMR and DeviceKey; the
+	// device step fills DeviceID and DeviceTrust; the request step fills IP.
+	// Context rules (access control) read only these.
+	IP          netip.Addr
+	AuthTime    time.Time // last strong authentication of the session (step-up)
+	AMR         []string  // methods behind AuthTime: "pwd", "otp", "hwk", "swk"
+	DeviceKey   string    // RFC 7638 thumbprint of the key the token is bound to (DPoP jkt)
+	DeviceID    string    // registered device using that key, empty when none
+	DeviceTrust string    // DeviceTrust* value; empty means unknown
+}
+
+// Device trust levels, lowest first. The device step derives them from
+// attestation and posture; a client report can lower trust, never raise it.
+const (
+	DeviceTrustUnknown    = ""           // no registered device on this request
+	DeviceTrustBlocked    = "blocked"    // policy blocks the device
+	DeviceTrustUnverified = "unverified" // registered, no attestation
+	DeviceTrustVerified   = "verified"   // attested, posture within policy
+	DeviceTrustManaged    = "managed"    // attested and enrolled under a managed profile
+)
+
+// StrongAuthWithin reports whether the session authenticated strongly
+// (a second factor or a passkey) no longer than d ago: the step-up check.
+func (p *Principal) StrongAuthWithin(now time.Time, d time.Duration) bool {
+	if p.System {
+		return true
+	}
+	return !p.AuthTime.IsZero() && now.Sub(p.AuthTime) <= d
 }
 
 // SeesAll reports whether the principal may read every record of its tenant.
