@@ -24,6 +24,10 @@ const (
 	EMethodNotAllowed     Code = "method_not_allowed"
 	EInternal             Code = "internal"
 	EUnavailable          Code = "unavailable"
+
+	// EStepUpRequired: the operation needs a strong authentication in the
+	// last 5 minutes (RFC 9470 names the error this way).
+	EStepUpRequired Code = "insufficient_user_authentication"
 )
 
 // FieldError names one offending field (or CSV row and column) and why.

@@ -25,6 +25,7 @@ var statusOf = map[mcrm.Code]int{
 	mcrm.EMethodNotAllowed:     http.StatusMethodNotAllowed,
 	mcrm.EUnavailable:          http.StatusServiceUnavailable,
 	mcrm.EInternal:             http.StatusInternalServerError,
+	mcrm.EStepUpRequired:       http.StatusUnauthorized,
 }
 
 // Problem is an RFC 9457 problem document with mcrm's stable code and
