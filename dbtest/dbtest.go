@@ -71,6 +71,7 @@ func Open(t testing.TB, backend string) *sqlstore.DB {
 		t.Fatalf("open %s: %v", backend, err)
 	}
 	t.Cleanup(func() { db.Close() })
+	db.SetSealer(NewSealer())
 	return db
 }
 

@@ -55,6 +55,22 @@ type DB struct {
 	// scoped queries (with their recursive CTE) again on every request
 	// cost more than running them.
 	reads stmtCache
+	// sealer encrypts values at rest. It is set once at start, before the
+	// store serves anything; without one, sealing fails closed.
+	sealer mcrm.Sealer
+}
+
+// SetSealer gives the store its at-rest encryption. Call it once, right
+// after Open.
+func (db *DB) SetSealer(s mcrm.Sealer) { db.sealer = s }
+
+// Sealer returns the store's at-rest encryption, or EUnavailable when none
+// was configured: nothing is ever stored in clear instead.
+func (db *DB) Sealer() (mcrm.Sealer, error) {
+	if db.sealer == nil {
+		return nil, mcrm.Errorf(mcrm.EUnavailable, "no key provider configured")
+	}
+	return db.sealer, nil
 }
 
 // stmtCache holds prepared statements by text, bounded: past its size it
