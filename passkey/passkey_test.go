@@ -566,3 +566,49 @@ func TestForeignAndForgedAssertions(t *testing.T) {
 		}
 	})
 }
+
+// Two copies of a device-bound key answering at once with the same
+// counter: at most one assertion is accepted, whatever the interleaving
+// (the counter is compared and swapped in the store).
+func TestConcurrentAssertionsSameCounter(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		e := newEnv(t, db, nil)
+		sk := newKey(t)
+		e.mustRegister(sk)
+		const n = 6
+		bodies, ids := make([][]byte, n), make([]string, n)
+		for i := range n {
+			opts, id := e.begin(false)
+			sk.Counter = 9
+			body, err := sk.Login(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies[i], ids[i] = body, id
+		}
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				_, err := e.svc.FinishLogin(ctx, e.user.TenantID, ids[i], bodies[i], passkey.Request{})
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range n {
+			err := <-errs
+			switch {
+			case err == nil:
+				ok++
+			case mcrm.ErrorCode(err) != mcrm.EUnauthorized:
+				t.Fatalf("unexpected error: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d assertions with counter 9 accepted, want 1", ok)
+		}
+		list, _ := e.svc.Credentials(ctx, e.user)
+		if len(list) != 1 || list[0].SignCount != 9 {
+			t.Fatalf("stored: %+v", list)
+		}
+	})
+}
