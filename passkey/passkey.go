@@ -20,6 +20,21 @@
 // The functions take and return JSON bytes so an HTTP handler only moves
 // bodies: BeginX returns the options for navigator.credentials.create/get
 // and a challenge id; FinishX takes the PublicKeyCredential JSON back.
+//
+// Tests drive the ceremonies with passkey/softkey, a software
+// authenticator that writes the same JSON a browser does. The browser
+// test still to write (Chromium's virtual authenticator) would run
+// headless Chromium (Debian package chromium) through the DevTools
+// protocol (chromedp): WebAuthn.enable, then WebAuthn.addVirtualAuthenticator
+// with protocol ctap2, transport internal, hasResidentKey,
+// hasUserVerification and isUserVerified true; load a page from an
+// httptest TLS server on https://localhost (RP ID localhost) whose script
+// calls navigator.credentials.create/get with
+// PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON
+// on the Begin options and posts credential.toJSON() to the Finish
+// handlers. WebAuthn.setUserVerified(false) and
+// WebAuthn.getCredentials/addCredential (signCount) then cover the UV and
+// counter cases against a real client.
 package passkey
 
 import (
@@ -33,6 +48,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -360,13 +377,9 @@ func (s *Service) FinishRegistration(ctx context.Context, u User, challengeID st
 	if err != nil {
 		return Credential{}, err
 	}
-	name := strings.TrimSpace(req.Name)
-	if name == "" || len(name) > 100 {
-		name = "Passkey"
-	}
 	row := sqlstore.WebAuthnCredential{
 		TenantID: u.TenantID, ID: record.NewID(), UserID: u.ID,
-		CredentialID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, Data: string(data),
+		CredentialID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: credentialName(req.Name), Data: string(data),
 		SignCount: int64(cred.Authenticator.SignCount), BackupEligible: cred.Flags.BackupEligible,
 		CreatedAt: s.cfg.Now().UTC(),
 	}
@@ -377,6 +390,17 @@ func (s *Service) FinishRegistration(ctx context.Context, u User, challengeID st
 		return Credential{}, err
 	}
 	return info(row, cred), nil
+}
+
+// credentialName is the user's label for a passkey, shown in factor lists:
+// printable, at most 100 bytes, else a neutral default (a label is not
+// worth failing a registration over).
+func credentialName(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 100 || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return "Passkey"
+	}
+	return s
 }
 
 func info(row sqlstore.WebAuthnCredential, c *webauthn.Credential) Credential {
