@@ -169,6 +169,16 @@ func TestRegisterAndLogin(t *testing.T) {
 		if n := e.count(passkey.EventRegistered); n != 1 {
 			t.Fatalf("registered events = %d", n)
 		}
+		// A label with control characters falls back to the default.
+		sk2 := newKey(t)
+		opts, id, _ := e.svc.BeginRegistration(ctx, e.user)
+		body, _ := sk2.Register(opts)
+		if c2, err := e.svc.FinishRegistration(ctx, e.user, id, body, passkey.Request{Name: "x\x1b[31m"}); err != nil || c2.Name != "Passkey" {
+			t.Fatalf("label: %v %+v", err, c2)
+		}
+		if err := e.svc.DeleteCredential(ctx, e.user, mustFind(t, e, sk2), passkey.Request{}); err != nil {
+			t.Fatal(err)
+		}
 
 		// User-bound (second factor / step-up): the options list the key.
 		opts, _ = e.begin(true)
@@ -215,7 +225,7 @@ func TestRegisterAndLogin(t *testing.T) {
 		if _, _, err := e.svc.BeginLogin(ctx, e.user.TenantID, &e.user); fieldCode(err) != passkey.CodeNoCredentials {
 			t.Fatalf("login without passkeys: %v", err)
 		}
-		if n := e.count(passkey.EventDeleted); n != 1 {
+		if n := e.count(passkey.EventDeleted); n != 2 {
 			t.Fatalf("deleted events = %d", n)
 		}
 	})
@@ -380,6 +390,14 @@ func TestCloneDetectionDeviceBound(t *testing.T) {
 		wantCode(t, err, mcrm.EUnauthorized, passkey.CodeCloneSuspected)
 		if n := e.count(passkey.EventCloneSuspected); n != 1 {
 			t.Fatalf("clone events = %d, want exactly 1", n)
+		}
+		var actor, object, outcome, detail string
+		if err := db.SQL().QueryRow(`SELECT actor, object, outcome, detail FROM security_events WHERE tenant_id = $1 AND action = $2`,
+			e.user.TenantID, passkey.EventCloneSuspected).Scan(&actor, &object, &outcome, &detail); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := e.svc.Credentials(ctx, e.user); actor != e.user.ID || object != "webauthn_credentials/"+list[0].ID || outcome != "failure" || detail != "stored=5 got=5 be=false" {
+			t.Fatalf("clone event: %q %q %q %q", actor, object, outcome, detail)
 		}
 		// Lower still, passwordless this time: fails the same way.
 		sk.Counter = 3
@@ -611,4 +629,20 @@ func TestConcurrentAssertionsSameCounter(t *testing.T) {
 			t.Fatalf("stored: %+v", list)
 		}
 	})
+}
+
+func mustFind(t *testing.T, e *env, sk *softkey.Authenticator) string {
+	t.Helper()
+	list, err := e.svc.Credentials(ctx, e.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := base64.RawURLEncoding.EncodeToString(sk.CredentialID())
+	for _, c := range list {
+		if c.CredentialID == want {
+			return c.ID
+		}
+	}
+	t.Fatalf("credential not stored")
+	return ""
 }
