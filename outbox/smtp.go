@@ -134,24 +134,11 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			if se.IsTemp() {
 				return &classError{"smtp_temporary", err}
 			}
-			return &classError{"smtp_" + reasonCode(se.Reason), err}
+			return &classError{"smtp_permanent", err}
 		}
 		return &classError{"smtp", err}
 	}
 	return nil
-}
-
-func reasonCode(r mail.SendErrReason) string {
-	s := strings.ToLower(r.String())
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'a' && c <= 'z' {
-			b.WriteRune(c)
-		} else if b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
-			b.WriteByte('_')
-		}
-	}
-	return strings.Trim(b.String(), "_")
 }
 
 // compose builds the message both adapters send. Header values come from

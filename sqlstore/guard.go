@@ -488,8 +488,9 @@ type PasswordReset struct {
 // only as its SHA-256, valid ResetTokenLifetime) and queues the mail that
 // carries it in the same transaction: either both exist or neither. Older
 // unused tokens of the user stop working. It reports false, and queues
-// nothing, when the user already had ResetsPerWindow tokens made in the
-// last ResetTokenLifetime; the caller answers the same either way.
+// nothing, when the user is not live and active or already had
+// ResetsPerWindow tokens made in the last ResetTokenLifetime; the caller
+// answers the same either way.
 func (db *DB) CreatePasswordReset(ctx context.Context, r PasswordReset, at time.Time, ev Event) (bool, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -500,6 +501,13 @@ func (db *DB) CreatePasswordReset(ctx context.Context, r PasswordReset, at time.
 	exp := at.Add(ResetTokenLifetime).UTC()
 	queued := false
 	err := db.InTx(ctx, func(tx *Tx) error {
+		// Only a live, active user gets a token; anyone else gets the same
+		// answer from the caller and nothing is queued.
+		live, err := tx.countInt(ctx, `SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL AND (active IS NULL OR active = $3)`,
+			r.TenantID, r.UserID, true)
+		if err != nil || live == 0 {
+			return err
+		}
 		recent, err := tx.countInt(ctx, `SELECT COUNT(*) FROM password_resets WHERE tenant_id = $1 AND user_id = $2 AND created_at > $3`,
 			r.TenantID, r.UserID, at.Add(-ResetTokenLifetime).UTC().Format(timeLayout))
 		if err != nil || recent >= ResetsPerWindow {

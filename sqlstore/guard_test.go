@@ -338,3 +338,31 @@ func TestContractPasswordResetAtomicWithMail(t *testing.T) {
 		}
 	})
 }
+
+// A deactivated user gets no token and no mail, and a token issued before
+// the deactivation stops working.
+func TestContractPasswordResetInactiveUser(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := setup(t, db)
+		now := time.Now().UTC()
+		if ok, err := db.CreatePasswordReset(ctx, sqlstore.PasswordReset{TenantID: f.tenant.ID, UserID: f.rep1.UserID, Mail: resetMail}, now, sqlstore.Event{}); err != nil || !ok {
+			t.Fatalf("create: %v %v", ok, err)
+		}
+		tok := tokenFromOutbox(t, db, now)
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+			_, err := tx.Update(ctx, f.admin, ent("users"), f.rep1.UserID, 1, map[string]any{"active": false})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := db.CreatePasswordReset(ctx, sqlstore.PasswordReset{TenantID: f.tenant.ID, UserID: f.rep1.UserID, Mail: resetMail}, now, sqlstore.Event{}); err != nil || ok {
+			t.Fatalf("create for inactive user: %v %v", ok, err)
+		}
+		if _, _, err := db.PeekPasswordReset(ctx, tok, now); !errors.Is(err, sqlstore.ErrResetToken) {
+			t.Fatalf("peek for inactive user: %v", err)
+		}
+		if _, _, err := db.ConsumePasswordReset(ctx, tok, "h", now, sqlstore.Event{}); !errors.Is(err, sqlstore.ErrResetToken) {
+			t.Fatalf("consume for inactive user: %v", err)
+		}
+	})
+}

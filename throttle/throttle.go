@@ -191,7 +191,10 @@ func (l *Limiter) Check(ctx context.Context, k Key) (Decision, error) {
 // RecordFailure records a failed password (or unknown account). ev gives
 // the actor, IP and request id for the security event written when this
 // failure reaches a limit (authn_login_fail_max, or authn_login_lock for
-// the account cap); its Action, Outcome and Detail are set here.
+// the account cap); its Action, Outcome and Detail are set here. Call it
+// only after an allowed Check: after a refusal nothing was verified, and
+// recording the refusal as a failure would let an attacker extend a lock
+// by knocking on it.
 func (l *Limiter) RecordFailure(ctx context.Context, k Key, ev sqlstore.Event) error {
 	return l.db.ThrottleFailure(ctx, k.k, l.Limits, l.Now(), ev)
 }
