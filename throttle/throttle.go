@@ -17,6 +17,17 @@
 // at once, so parallel requests cannot slip past a limit between the check
 // and the record.
 //
+// Why one table of failure rows rather than counters in fixed windows:
+// rolling windows are exact (a fixed-window counter lets twice the limit
+// through across a window boundary, and the AUTH-03 cap is "no more than
+// 100 in any hour"), the Retry-After is exact (when the oldest counted
+// row leaves its window), and one indexed table serves all three limits.
+// It stays cheap because refused attempts write nothing: per account at
+// most 100 rows an hour can exist, a success deletes its (account, IP)
+// rows, and Prune drops everything older than 24 hours. The cost is two
+// small write transactions per login attempt (Check, then the outcome),
+// next to an argon2id hash that costs far more (BenchmarkLoginAttempt).
+//
 // Nothing stored is personal data: the account is the user id or, for an
 // address that matches no user, a keyed hash of tenant and email, so that
 // unknown accounts are throttled exactly like known ones; addresses and
