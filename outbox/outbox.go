@@ -117,9 +117,9 @@ type Result struct {
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	w.defaults()
 	var r Result
-	batch, err := w.DB.ClaimMail(ctx, w.Now(), w.Lease, w.Batch)
-	if err != nil {
-		return r, err
+	batch, claimErr := w.DB.ClaimMail(ctx, w.Now(), w.Lease, w.Batch)
+	if claimErr != nil && len(batch) == 0 {
+		return r, claimErr
 	}
 	for _, q := range batch {
 		sctx, cancel := context.WithTimeout(ctx, w.Timeout)
@@ -149,7 +149,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 			w.log(slog.LevelWarn, "mail retry", q, class)
 		}
 	}
-	return r, nil
+	return r, claimErr
 }
 
 // Run delivers every interval until ctx ends, and at once when a round

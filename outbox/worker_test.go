@@ -253,3 +253,29 @@ func TestDefaultBackoff(t *testing.T) {
 		}
 	}
 }
+
+// One message that cannot be opened (tampered with, or sealed under a
+// lost key) does not hold up the others.
+func TestWorkerSkipsUnreadableMessage(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ten := tenant(t, db)
+		now := time.Now().UTC()
+		bad := enqueue(t, db, ten, now.Add(-2*time.Second), time.Time{})
+		good := enqueue(t, db, ten, now.Add(-time.Second), time.Time{})
+		if _, err := db.RawWriter().Exec(`UPDATE mail_outbox SET payload = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE id = $1`, bad); err != nil {
+			t.Fatal(err)
+		}
+		m := &recorder{}
+		w := &outbox.Worker{DB: db, Mailer: m}
+		r, err := w.RunOnce(ctx)
+		if r != (outbox.Result{Sent: 1}) || len(m.got) != 1 || m.got[0].ID != good {
+			t.Fatalf("round: %+v %d", r, len(m.got))
+		}
+		if err == nil || !strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), "carol") {
+			t.Fatalf("error: %v", err)
+		}
+		if st, _ := db.MailStatus(ctx, ten, bad); st.Sent || st.Failed {
+			t.Fatalf("bad mail status: %+v", st)
+		}
+	})
+}

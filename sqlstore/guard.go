@@ -328,7 +328,8 @@ func (tx *Tx) EnqueueMail(ctx context.Context, m OutboxMail, at time.Time) (stri
 // is not due again until lease has passed, so a worker that dies mid-way
 // leaves it to another; several workers (nodes) can claim concurrently and
 // each message goes to one of them. Messages past their expiry are marked
-// failed instead of returned.
+// failed instead of returned. The error may come with messages: those
+// could be opened, the error names (by id only) those that could not.
 func (db *DB) ClaimMail(ctx context.Context, at time.Time, lease time.Duration, limit int) ([]QueuedMail, error) {
 	type claimed struct {
 		QueuedMail
@@ -392,24 +393,31 @@ func (db *DB) ClaimMail(ctx context.Context, at time.Time, lease time.Duration, 
 	if err != nil {
 		return nil, err
 	}
+	// A message that cannot be opened is left leased (it comes back after
+	// the lease, the key service may have been down) and the others are
+	// still returned, so one bad row cannot stop the queue.
 	out := make([]QueuedMail, 0, len(got))
+	var errs []error
 	for _, c := range got {
 		sealed, err := base64.StdEncoding.DecodeString(c.payload)
 		if err != nil {
-			return out, fmt.Errorf("mail %s: bad payload encoding", c.ID)
+			errs = append(errs, fmt.Errorf("mail %s: bad payload encoding", c.ID))
+			continue
 		}
 		plain, err := sealer.Open(ctx, c.TenantID, mailAAD(c.TenantID, c.ID), sealed)
 		if err != nil {
-			return out, fmt.Errorf("mail %s: open payload: %w", c.ID, err)
+			errs = append(errs, fmt.Errorf("mail %s: open payload: %w", c.ID, err))
+			continue
 		}
 		var p mailPayload
 		if err := json.Unmarshal(plain, &p); err != nil {
-			return out, fmt.Errorf("mail %s: bad payload", c.ID)
+			errs = append(errs, fmt.Errorf("mail %s: bad payload", c.ID))
+			continue
 		}
 		c.To, c.Subject, c.Text = p.To, p.Subject, p.Text
 		out = append(out, c.QueuedMail)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // MarkMailSent records delivery and erases the sealed message: a sent
