@@ -236,3 +236,13 @@ func TestFileSink(t *testing.T) {
 		}
 	}
 }
+
+func TestPasswordResetMail(t *testing.T) {
+	m := outbox.PasswordResetMail("https://crm.example/reset", "alice@example.com", "Acme")("TOKEN123")
+	if m.To != "alice@example.com" || m.Subject != "Reset your mcrm password" {
+		t.Fatalf("%+v", m)
+	}
+	if !strings.Contains(m.Text, "\nhttps://crm.example/reset#token=TOKEN123\n") || !strings.Contains(m.Text, "within 15 minutes") || strings.Contains(m.Text, "?") {
+		t.Fatalf("text:\n%s", m.Text)
+	}
+}

@@ -366,3 +366,33 @@ func TestContractPasswordResetInactiveUser(t *testing.T) {
 		}
 	})
 }
+
+// Parallel attempts on different accounts from one network cannot push
+// the distinct-account count past its limit between check and count.
+func TestContractThrottleNetworkConcurrent(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ten := dbtest.Name("t")
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		for i := range 12 {
+			wg.Go(func() {
+				k := sqlstore.ThrottleKey{TenantID: ten, Account: "u:" + string(rune('a'+i)), Addr: "a" + string(rune('a'+i)), Net: "net-" + ten}
+				v, err := db.ThrottleAttempt(ctx, k, guardLimits, guardT0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if v.Allowed {
+					allowed++
+				}
+			})
+		}
+		wg.Wait()
+		if allowed != guardLimits.NetAccounts {
+			t.Fatalf("allowed %d, want %d", allowed, guardLimits.NetAccounts)
+		}
+	})
+}
