@@ -184,6 +184,7 @@ func Network(ip netip.Addr) string {
 // Check decides whether an attempt may go on to the password check. An
 // allowed attempt counts as a failure until RecordSuccess clears it, so
 // every allowed Check must be followed by RecordFailure or RecordSuccess.
+// On an error the caller fails closed: no password check (answer 503).
 func (l *Limiter) Check(ctx context.Context, k Key) (Decision, error) {
 	v, err := l.db.ThrottleAttempt(ctx, k.k, l.Limits, l.Now())
 	if err != nil {
