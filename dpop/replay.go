@@ -99,12 +99,15 @@ func (c *MemoryReplayCache) Seen(_ context.Context, key string, expires time.Tim
 	return false, nil
 }
 
-// Len reports the number of entries held, live or not yet swept.
+// Len reports the number of entries held, after dropping expired ones
+// from the front of each shard's queue.
 func (c *MemoryReplayCache) Len() int {
+	now := c.now().UnixNano()
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
+		s.expireFront(now)
 		n += len(s.m)
 		s.mu.Unlock()
 	}
