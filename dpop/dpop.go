@@ -63,7 +63,8 @@ const (
 var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA}
 
 // Verifier checks DPoP proofs. The zero value is not usable: Replay must
-// be set, since without it a proof could be replayed at will.
+// be set, since without it a proof could be replayed at will. A Verifier
+// is safe for concurrent use once its fields are set.
 type Verifier struct {
 	// MaxAge bounds now - iat; zero means DefaultMaxAge.
 	MaxAge time.Duration
