@@ -7,6 +7,9 @@
 // (Secure Enclave, Android StrongBox/TEE) offer, and a short allow-list
 // closes the "alg":"none" and HMAC-with-a-public-key confusions.
 //
+// Replay protection is as wide as the ReplayCache: the in-memory one covers
+// one process, so a deployment with several nodes needs a shared one.
+//
 // Every rejection is an *mcrm.Error with code mcrm.EUnauthorized and one
 // FieldError{Field: "DPoP", Code: CodeInvalidProof or CodeUseNonce,
 // Message: reason}. The reason is a fixed phrase; it never contains any
@@ -151,8 +154,10 @@ func (v *Verifier) Verify(proof, method, requestURL, accessToken string) (string
 
 // VerifyContext checks proof (the DPoP request header) against the request
 // it came with and returns the RFC 7638 SHA-256 thumbprint of its key,
-// base64url without padding. requestURL is the server's own absolute view of
-// the request URL (scheme and host as the client addressed them); its query
+// base64url without padding. requestURL is the absolute URL of the request
+// as the server knows itself: build it from the configured public base URL
+// and r.URL.EscapedPath(), not from the Host or X-Forwarded-* headers, or a
+// client could make a proof meant for another server match here. Its query
 // and fragment are ignored. accessToken is the token presented with the
 // proof, or "" at the token endpoint; when given, the proof's ath must be
 // its hash.
@@ -285,7 +290,8 @@ func (v *Verifier) VerifyContext(ctx context.Context, proof, method, requestURL,
 		maxAge = DefaultMaxAge
 	}
 	leeway := max(v.Leeway, 0)
-	iat := time.Unix(0, 0).Add(time.Duration(iatSec * float64(time.Second)))
+	sec, frac := math.Modf(iatSec)
+	iat := time.Unix(int64(sec), int64(frac*1e9))
 	if iat.After(now.Add(leeway)) {
 		return "", reject("iat in the future")
 	}

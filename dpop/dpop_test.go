@@ -395,7 +395,20 @@ func TestIATWindow(t *testing.T) {
 	}
 	c := newClock()
 	v := newVerifier(c)
-	for _, iat := range []any{nil, "1733288400", 1e300, true} {
+	// Far-future iat values must not overflow into the window.
+	for _, iat := range []any{1e10, 9.3e9, 99999999999.9} {
+		cl := goodClaims(c.Now())
+		cl["iat"] = iat
+		_, err := v.Verify(craft(t, goodHeader(t, k.Public(), "ES256"), cl, k), "GET", testURL, testToken)
+		wantReject(t, err, "iat in the future")
+	}
+	// Fractional NumericDate is allowed (RFC 7519 §2).
+	cl := goodClaims(c.Now())
+	cl["iat"] = float64(c.Now().Unix()) + 0.5
+	if _, err := v.Verify(craft(t, goodHeader(t, k.Public(), "ES256"), cl, k), "GET", testURL, testToken); err != nil {
+		t.Fatal(err)
+	}
+	for _, iat := range []any{nil, "1733288400", 1e300, -1e300, true} {
 		cl := goodClaims(c.Now())
 		if iat == nil {
 			delete(cl, "iat")
@@ -796,4 +809,45 @@ func TestNewProofRefusesOtherKeys(t *testing.T) {
 
 func asn1Sig(r, s *big.Int) ([]byte, error) {
 	return asn1.Marshal(struct{ R, S *big.Int }{r, s})
+}
+
+// craftRaw is craft with the header given as literal JSON, for duplicate
+// members that a Go map cannot hold.
+func craftRaw(t testing.TB, hdr string, claims map[string]any, key *ecdsa.PrivateKey) string {
+	input := b64([]byte(hdr)) + "." + b64(mustJSON(t, claims))
+	h := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, key, h[:])
+	must(t, err)
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return input + "." + b64(sig)
+}
+
+// Duplicate header members must not let this package's pre-check and
+// go-jose read different values and each pass its half. go-jose refuses
+// duplicate members outright; the pre-check sees the last one.
+func TestDuplicateHeaderMembers(t *testing.T) {
+	c := newClock()
+	v := newVerifier(c)
+	k := ecKey(t)
+	pub := string(mustJSON(t, publicJWK(t, k.Public())))
+	var privMap map[string]any
+	must(t, json.Unmarshal(mustJSON(t, jose.JSONWebKey{Key: k}), &privMap))
+	priv := string(mustJSON(t, privMap))
+	for _, tc := range []struct{ hdr, reason string }{
+		{`{"typ":"dpop+jwt","alg":"none","alg":"ES256","jwk":` + pub + `}`, "malformed JWS"},
+		{`{"typ":"dpop+jwt","alg":"ES256","alg":"none","jwk":` + pub + `}`, "alg not allowed"},
+		{`{"typ":"jwt","typ":"dpop+jwt","alg":"ES256","jwk":` + pub + `}`, "malformed JWS"},
+		{`{"typ":"dpop+jwt","typ":"jwt","alg":"ES256","jwk":` + pub + `}`, "typ is not dpop+jwt"},
+		{`{"typ":"dpop+jwt","alg":"ES256","jwk":` + priv + `,"jwk":` + pub + `}`, "malformed JWS"},
+		{`{"typ":"dpop+jwt","alg":"ES256","jwk":` + pub + `,"jwk":` + priv + `}`, "jwk contains private key"},
+	} {
+		_, err := v.Verify(craftRaw(t, tc.hdr, goodClaims(c.Now()), k), "GET", testURL, testToken)
+		wantReject(t, err, tc.reason)
+	}
+	// The control: the same construction without duplicates passes.
+	if _, err := v.Verify(craftRaw(t, `{"typ":"dpop+jwt","alg":"ES256","jwk":`+pub+`}`, goodClaims(c.Now()), k), "GET", testURL, testToken); err != nil {
+		t.Fatal(err)
+	}
 }
