@@ -63,6 +63,11 @@ const (
 	typDPoP   = "dpop+jwt"
 )
 
+// SupportedAlgs is the algs parameter of WWW-Authenticate: DPoP (RFC 9449
+// §7.1), space-separated, and the content of the metadata field
+// dpop_signing_alg_values_supported.
+const SupportedAlgs = "ES256 EdDSA"
+
 var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA}
 
 // Verifier checks DPoP proofs. The zero value is not usable: Replay must

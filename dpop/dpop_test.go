@@ -851,3 +851,13 @@ func TestDuplicateHeaderMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSupportedAlgsMatchesAllowList(t *testing.T) {
+	var names []string
+	for _, a := range allowedAlgs {
+		names = append(names, string(a))
+	}
+	if got := strings.Join(names, " "); got != SupportedAlgs || SupportedAlgs != "ES256 EdDSA" {
+		t.Fatalf("allow-list %q, SupportedAlgs %q", got, SupportedAlgs)
+	}
+}
