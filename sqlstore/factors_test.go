@@ -36,7 +36,8 @@ func wrongCode(t *testing.T, seed []byte, at time.Time) string {
 	return ""
 }
 
-func fieldCode(err error) string { return totp.FieldCode(err) }
+// otpField is the field code of a factor error.
+func otpField(err error) string { return totp.FieldCode(err) }
 
 // enrolled gives the user a confirmed TOTP factor; the returned time is
 // one step after confirmation, so its code is fresh.
@@ -72,7 +73,7 @@ func TestContractTOTPEnrolConfirmVerify(t *testing.T) {
 			t.Fatalf("verify before confirm: %v", err)
 		}
 		// A wrong code does not confirm.
-		if err := db.ConfirmTOTP(ctx, ten, uid, id, wrongCode(t, seed, t0), t0, sqlstore.Event{}); fieldCode(err) != mcrm.CodeOTPInvalid || code(err) != mcrm.EUnauthorized {
+		if err := db.ConfirmTOTP(ctx, ten, uid, id, wrongCode(t, seed, t0), t0, sqlstore.Event{}); otpField(err) != mcrm.CodeOTPInvalid || code(err) != mcrm.EUnauthorized {
 			t.Fatalf("wrong confirm: %v", err)
 		}
 		// Another user cannot confirm it.
@@ -90,7 +91,7 @@ func TestContractTOTPEnrolConfirmVerify(t *testing.T) {
 			t.Fatal("confirmed factor does not count")
 		}
 		// The confirming code is used: the same code at login is a replay.
-		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t0), t0); fieldCode(err) != mcrm.CodeOTPReplay || code(err) != mcrm.EUnauthorized {
+		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t0), t0); otpField(err) != mcrm.CodeOTPReplay || code(err) != mcrm.EUnauthorized {
 			t.Fatalf("confirm code reused: %v", err)
 		}
 		// The next step's code works once.
@@ -99,7 +100,7 @@ func TestContractTOTPEnrolConfirmVerify(t *testing.T) {
 		if err != nil || got != id {
 			t.Fatalf("verify: %q %v", got, err)
 		}
-		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t1), t1.Add(10*time.Second)); fieldCode(err) != mcrm.CodeOTPReplay {
+		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t1), t1.Add(10*time.Second)); otpField(err) != mcrm.CodeOTPReplay {
 			t.Fatalf("replay: %v", err)
 		}
 		// One step of drift either way, by the server's clock.
@@ -111,11 +112,11 @@ func TestContractTOTPEnrolConfirmVerify(t *testing.T) {
 			t.Fatalf("code one step ahead: %v", err)
 		}
 		// Having accepted T+1, the current step T is now older: refused.
-		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t3), t3); fieldCode(err) != mcrm.CodeOTPReplay {
+		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t3), t3); otpField(err) != mcrm.CodeOTPReplay {
 			t.Fatalf("older step after newer: %v", err)
 		}
 		t6 := t0.Add(6 * 30 * time.Second)
-		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t6.Add(-60*time.Second)), t6); fieldCode(err) != mcrm.CodeOTPInvalid {
+		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t6.Add(-60*time.Second)), t6); otpField(err) != mcrm.CodeOTPInvalid {
 			t.Fatalf("two steps behind: %v", err)
 		}
 		// Another user's TOTP check does not see this factor.
@@ -143,7 +144,7 @@ func TestContractTOTPEnrolConfirmVerify(t *testing.T) {
 			t.Fatalf("old factor not replaced: %+v", fs)
 		}
 		t7 := t6.Add(30 * time.Second)
-		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t7), t7); fieldCode(err) != mcrm.CodeOTPInvalid {
+		if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, t7), t7); otpField(err) != mcrm.CodeOTPInvalid {
 			t.Fatalf("old seed still works: %v", err)
 		}
 		// Delete: not by another user, then by the owner.
@@ -231,7 +232,7 @@ func TestContractTOTPConcurrentUseOfOneCode(t *testing.T) {
 				switch {
 				case err == nil:
 					ok++
-				case fieldCode(err) == mcrm.CodeOTPReplay:
+				case otpField(err) == mcrm.CodeOTPReplay:
 					replay++
 				default:
 					t.Errorf("unexpected: %v", err)
@@ -264,7 +265,7 @@ func TestContractTOTPThrottle(t *testing.T) {
 		// A success resets the count: 4 wrong, 1 right, 4 wrong, 1 right.
 		for r := range 2 {
 			for range 4 {
-				if _, err := db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at); fieldCode(err) != mcrm.CodeOTPInvalid {
+				if _, err := db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at); otpField(err) != mcrm.CodeOTPInvalid {
 					t.Fatalf("wrong: %v", err)
 				}
 			}
@@ -286,7 +287,7 @@ func TestContractTOTPThrottle(t *testing.T) {
 			db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at)
 		}
 		for range 3 {
-			if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, used), used); fieldCode(err) != mcrm.CodeOTPReplay {
+			if _, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, used), used); otpField(err) != mcrm.CodeOTPReplay {
 				t.Fatalf("replay: %v", err)
 			}
 		}
@@ -300,7 +301,7 @@ func TestContractTOTPThrottle(t *testing.T) {
 		// 5 wrong in a row: each is otp_invalid, then even the right code
 		// is otp_throttled (429) for 15 minutes.
 		for range sqlstore.OTPMaxFailures {
-			if _, err := db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at); fieldCode(err) != mcrm.CodeOTPInvalid {
+			if _, err := db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at); otpField(err) != mcrm.CodeOTPInvalid {
 				t.Fatalf("wrong: %v", err)
 			}
 		}
@@ -310,7 +311,7 @@ func TestContractTOTPThrottle(t *testing.T) {
 		for _, later := range []time.Duration{0, 30 * time.Second, 14*time.Minute + 59*time.Second} {
 			now := at.Add(later)
 			_, err := db.VerifyTOTP(ctx, ten, uid, otpAt(t, seed, now), now)
-			if fieldCode(err) != mcrm.CodeOTPThrottled || code(err) != mcrm.ERateLimited {
+			if otpField(err) != mcrm.CodeOTPThrottled || code(err) != mcrm.ERateLimited {
 				t.Fatalf("+%v: right code while throttled: %v", later, err)
 			}
 		}
@@ -328,7 +329,7 @@ func TestContractTOTPThrottle(t *testing.T) {
 			db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at)
 		}
 		at = at.Add(15 * time.Minute)
-		if _, err := db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at); fieldCode(err) != mcrm.CodeOTPInvalid {
+		if _, err := db.VerifyTOTP(ctx, ten, uid, wrongCode(t, seed, at), at); otpField(err) != mcrm.CodeOTPInvalid {
 			t.Fatalf("first wrong after expiry: %v", err)
 		}
 		if n, until := counter(); n != 1 || until != "" {
@@ -360,7 +361,7 @@ func TestContractTOTPThrottleHoldsUnderConcurrency(t *testing.T) {
 		wg.Wait()
 		invalid, throttled := 0, 0
 		for _, err := range errs {
-			switch fieldCode(err) {
+			switch otpField(err) {
 			case mcrm.CodeOTPInvalid:
 				invalid++
 			case mcrm.CodeOTPThrottled:
@@ -408,21 +409,21 @@ func TestContractRecoveryCodes(t *testing.T) {
 			t.Fatalf("listed: %+v", fs)
 		}
 		// Another user cannot use them.
-		if err := db.ConsumeRecoveryCode(ctx, ten, f.rep2.UserID, codes[0], t0, sqlstore.Event{}); fieldCode(err) != mcrm.CodeRecoveryCodeInvalid || code(err) != mcrm.EUnauthorized {
+		if err := db.ConsumeRecoveryCode(ctx, ten, f.rep2.UserID, codes[0], t0, sqlstore.Event{}); otpField(err) != mcrm.CodeRecoveryCodeInvalid || code(err) != mcrm.EUnauthorized {
 			t.Fatalf("other user: %v", err)
 		}
 		ev := sqlstore.Event{TenantID: ten, Actor: uid, Action: "authn_recovery_code_used", Object: "auth_factors", Outcome: "success"}
 		if err := db.ConsumeRecoveryCode(ctx, ten, uid, codes[0], t0, ev); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.ConsumeRecoveryCode(ctx, ten, uid, codes[0], t0, ev); fieldCode(err) != mcrm.CodeRecoveryCodeInvalid {
+		if err := db.ConsumeRecoveryCode(ctx, ten, uid, codes[0], t0, ev); otpField(err) != mcrm.CodeRecoveryCodeInvalid {
 			t.Fatalf("used twice: %v", err)
 		}
 		if n, _ := db.CountEvents(ctx, ten, "authn_recovery_code_used"); n != 1 {
 			t.Fatalf("%d use events", n)
 		}
 		for _, bad := range []string{"", "nope", "00000-00000-00000-00000"} {
-			if err := db.ConsumeRecoveryCode(ctx, ten, uid, bad, t0, sqlstore.Event{}); fieldCode(err) != mcrm.CodeRecoveryCodeInvalid {
+			if err := db.ConsumeRecoveryCode(ctx, ten, uid, bad, t0, sqlstore.Event{}); otpField(err) != mcrm.CodeRecoveryCodeInvalid {
 				t.Fatalf("%q: %v", bad, err)
 			}
 		}
@@ -445,7 +446,7 @@ func TestContractRecoveryCodes(t *testing.T) {
 		for _, err := range errs {
 			if err == nil {
 				ok++
-			} else if fieldCode(err) != mcrm.CodeRecoveryCodeInvalid {
+			} else if otpField(err) != mcrm.CodeRecoveryCodeInvalid {
 				t.Errorf("unexpected: %v", err)
 			}
 		}
@@ -460,7 +461,7 @@ func TestContractRecoveryCodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.ConsumeRecoveryCode(ctx, ten, uid, codes[5], t0, sqlstore.Event{}); fieldCode(err) != mcrm.CodeRecoveryCodeInvalid {
+		if err := db.ConsumeRecoveryCode(ctx, ten, uid, codes[5], t0, sqlstore.Event{}); otpField(err) != mcrm.CodeRecoveryCodeInvalid {
 			t.Fatalf("old code after replace: %v", err)
 		}
 		if n, _ := db.RecoveryCodesLeft(ctx, ten, uid); n != 10 {
