@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"slices"
@@ -26,21 +27,10 @@ import (
 func main() {
 	out := flag.String("o", "blocklist.txt.gz", "output file")
 	flag.Parse()
-	list := frequency.FrequencyLists["passwords"]
-	if len(list) < 10000 {
-		log.Fatalf("zxcvbn passwords list has %d entries, want at least 10000", len(list))
+	words, err := build()
+	if err != nil {
+		log.Fatal(err)
 	}
-	seen := make(map[string]bool, len(list))
-	words := make([]string, 0, len(list))
-	for _, w := range list {
-		w = strings.ToLower(strings.TrimSpace(w))
-		if w == "" || seen[w] || strings.ContainsAny(w, "\n\r") {
-			continue
-		}
-		seen[w] = true
-		words = append(words, w)
-	}
-	slices.Sort(words)
 	var buf bytes.Buffer
 	// No name or modification time in the header: the same list always
 	// gives the same bytes, so a re-run shows no diff.
@@ -56,4 +46,24 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("%s: %d passwords, %d bytes", *out, len(words), buf.Len())
+}
+
+// build returns the list's entries lower-cased, de-duplicated and sorted.
+func build() ([]string, error) {
+	list := frequency.FrequencyLists["passwords"]
+	if len(list) < 10000 {
+		return nil, fmt.Errorf("zxcvbn passwords list has %d entries, want at least 10000", len(list))
+	}
+	seen := make(map[string]bool, len(list))
+	words := make([]string, 0, len(list))
+	for _, w := range list {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if w == "" || seen[w] || strings.ContainsAny(w, "\n\r") {
+			continue
+		}
+		seen[w] = true
+		words = append(words, w)
+	}
+	slices.Sort(words)
+	return words, nil
 }
