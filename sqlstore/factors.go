@@ -258,7 +258,10 @@ func (db *DB) ListFactors(ctx context.Context, tenantID, userID string) ([]Facto
 
 // HasSecondFactor tells whether the user has a confirmed TOTP or WebAuthn
 // factor in auth_factors (the password policy's minimum length and the
-// login flow depend on it).
+// login flow depend on it). Passkeys the passkey layer keeps in its own
+// table webauthn_credentials are not seen here: the caller ORs them in.
+// Unused recovery codes do not count: they back up a factor, they are not
+// one.
 func (db *DB) HasSecondFactor(ctx context.Context, tenantID, userID string) (bool, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM auth_factors WHERE tenant_id = $1 AND user_id = $2 AND kind IN ('totp', 'webauthn') AND confirmed_at IS NOT NULL`, tenantID, userID).Scan(&n)

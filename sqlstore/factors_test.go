@@ -472,3 +472,48 @@ func TestContractRecoveryCodes(t *testing.T) {
 		}
 	})
 }
+
+func TestContractTOTPConcurrentConfirm(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := setup(t, db)
+		ten, uid := f.tenant.ID, f.rep1.UserID
+		seed := totp.NewSecret()
+		id, err := db.EnrolTOTP(ctx, ten, uid, "phone", seed, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := otpAt(t, seed, t0)
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				errs[i] = db.ConfirmTOTP(ctx, ten, uid, id, c, t0, sqlstore.Event{TenantID: ten, Actor: uid, Action: "authn_mfa_enrolled", Object: "auth_factors/" + id, Outcome: "success"})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case code(err) == mcrm.ENotFound, otpField(err) == mcrm.CodeOTPReplay:
+				// Lost the race: the factor was confirmed (no longer an
+				// unconfirmed enrolment) or its step was taken.
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d confirmations succeeded", ok)
+		}
+		if n, _ := db.CountEvents(ctx, ten, "authn_mfa_enrolled"); n != 1 {
+			t.Fatalf("%d enrol events", n)
+		}
+	})
+}
