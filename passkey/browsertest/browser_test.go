@@ -4,17 +4,24 @@
 // on a fresh SQLite store.
 //
 // The test starts an httptest TLS server on https://localhost:PORT (RP ID
-// localhost, passkey.Config.Origins set to that exact origin) with a small
-// page whose script calls navigator.credentials.create/get on
-// PublicKeyCredential.parseCreationOptionsFromJSON /
+// localhost, passkey.Config.Origins set to that exact origin) with the
+// server's own TLS setup (certs.EnsureSelfSigned, certs.ServerConfig).
+// Chromium trusts exactly that key through
+// --ignore-certificate-errors-spki-list, so the page has no certificate
+// error (WebAuthn needs a secure context) and nothing else is trusted.
+// It serves a small page whose script calls navigator.credentials.create/get
+// on PublicKeyCredential.parseCreationOptionsFromJSON /
 // parseRequestOptionsFromJSON of the server's Begin options and posts
-// credential.toJSON() to the Finish endpoints. The server answers errors as
+// credential.toJSON() to four JSON endpoints over passkey.Service (the
+// login is passwordless, RequireUV is on). The server answers errors as
 // application/problem+json (httpapi.Problem), which the page hands back.
 // It checks:
 //
 //   - registration of a discoverable, user-verified passkey (ctap2,
-//     transport internal, resident key, UV) is stored for the user;
-//   - a passwordless login names the registered user with UserVerified;
+//     transport internal, resident key, UV) is stored for the user, with
+//     one authn_passkey_registered event;
+//   - a passwordless login names the registered user with UserVerified
+//     (AMR "hwk user") and stores the next sign count;
 //   - a second login increments the stored sign count by exactly one and
 //     the stored count equals the authenticator's own (WebAuthn.getCredentials).
 //     Chromium's virtual authenticator keeps one counter per credential,
@@ -33,13 +40,19 @@
 //
 // It needs the Debian package chromium (found as chromium, chromium-browser,
 // google-chrome or at $MCRM_CHROMIUM); without one it skips, unless
-// MCRM_REQUIRE_BROWSER=1 (CI), where it fails. It takes about 2 s once the
-// browser is installed. Chromium runs as root here, hence --no-sandbox; the
-// background-networking flags keep it from dialling out.
+// MCRM_REQUIRE_BROWSER=1 (CI), where it fails. The test itself takes
+// about 1 s (the browser starts in under 1 s), plus compiling. Chromium
+// runs as root here, hence --no-sandbox; --disable-background-networking,
+// --disable-component-update, --disable-sync and --disable-quic keep it
+// from dialling out.
 package browsertest
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -48,6 +61,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +71,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"mcrm"
+	"mcrm/certs"
 	"mcrm/dbtest"
 	"mcrm/httpapi"
 	"mcrm/passkey"
@@ -135,7 +150,7 @@ func (s *server) problem(w http.ResponseWriter, err error) {
 		}
 	}
 	p.Title = http.StatusText(p.Status)
-	s.t.Logf("server refused: %v", err)
+	s.t.Logf("server refused: %v (%+v)", err, p.Errors)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)
@@ -230,6 +245,37 @@ func (a answer) problemField() string {
 	return p.Errors[0].Code
 }
 
+// serveTLS starts ts with the server's own TLS setup (certs.EnsureSelfSigned
+// for localhost, certs.ServerConfig) and returns the base64 SHA-256 of the
+// certificate's public key, for Chromium's --ignore-certificate-errors-spki-list.
+func serveTLS(t *testing.T, ts *httptest.Server) string {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if _, err := certs.EnsureSelfSigned(certFile, keyFile, "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := certs.NewReloader(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.TLS = certs.ServerConfig(r, false)
+	// httptest adds its own example.com certificate when Certificates is
+	// empty, and Go prefers that one to GetCertificate without SNI.
+	ts.TLS.Certificates = []tls.Certificate{*c}
+	ts.StartTLS()
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
 func TestBrowserPasskey(t *testing.T) {
 	bin := chromiumPath(t)
 	start := time.Now()
@@ -244,7 +290,7 @@ func TestBrowserPasskey(t *testing.T) {
 		user: passkey.User{TenantID: ten.ID, ID: adminID, Name: "ada@example.com", DisplayName: "Ada"}}
 
 	ts := httptest.NewUnstartedServer(s.handler())
-	ts.StartTLS()
+	spki := serveTLS(t, ts)
 	t.Cleanup(ts.Close)
 	_, port, err := net.SplitHostPort(ts.Listener.Addr().String())
 	if err != nil {
@@ -267,15 +313,15 @@ func TestBrowserPasskey(t *testing.T) {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		// httptest's certificate names example.com and 127.0.0.1, not
-		// localhost; the origin still counts as a secure context.
-		chromedp.IgnoreCertErrors,
+		// Trust exactly the server's key, as a pinned certificate: no
+		// certificate error, so the page is as secure as a real one.
+		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(cancelBrowser)
-	bctx, cancelTimeout := context.WithTimeout(bctx, 30*time.Second)
+	bctx, cancelTimeout := context.WithTimeout(bctx, 60*time.Second)
 	t.Cleanup(cancelTimeout)
 
 	if err := chromedp.Do(bctx, chromedp.Navigate(origin+"/")); err != nil {
@@ -347,6 +393,9 @@ func TestBrowserPasskey(t *testing.T) {
 		if got, dev := storedCount(t), deviceCount(t); got != dev {
 			t.Fatalf("after registration: stored sign count %d, authenticator %d", got, dev)
 		}
+		if n, err := db.CountEvents(ctx, s.user.TenantID, passkey.EventRegistered); err != nil || n != 1 {
+			t.Fatalf("%s events: %d, %v", passkey.EventRegistered, n, err)
+		}
 		t.Logf("registered %s, sign count %d", c.CredentialID, c.SignCount)
 	})
 	if t.Failed() {
@@ -356,8 +405,8 @@ func TestBrowserPasskey(t *testing.T) {
 	t.Run("passwordless login", func(t *testing.T) {
 		before := storedCount(t)
 		res := login(t)
-		if got := storedCount(t); got <= before || uint32(got) != res.Credential.SignCount {
-			t.Fatalf("sign count: before %d, stored %d, result %d", before, got, res.Credential.SignCount)
+		if got := storedCount(t); got != before+1 || uint32(got) != res.Credential.SignCount {
+			t.Fatalf("sign count: before %d, stored %d (want %d), result %d", before, got, before+1, res.Credential.SignCount)
 		}
 		if amr := strings.Join(res.AMR(), " "); amr != "hwk user" {
 			t.Fatalf("AMR %q, want \"hwk user\"", amr)
