@@ -22,19 +22,11 @@
 // and a challenge id; FinishX takes the PublicKeyCredential JSON back.
 //
 // Tests drive the ceremonies with passkey/softkey, a software
-// authenticator that writes the same JSON a browser does. The browser
-// test still to write (Chromium's virtual authenticator) would run
-// headless Chromium (Debian package chromium) through the DevTools
-// protocol (chromedp): WebAuthn.enable, then WebAuthn.addVirtualAuthenticator
-// with protocol ctap2, transport internal, hasResidentKey,
-// hasUserVerification and isUserVerified true; load a page from an
-// httptest TLS server on https://localhost (RP ID localhost) whose script
-// calls navigator.credentials.create/get with
-// PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON
-// on the Begin options and posts credential.toJSON() to the Finish
-// handlers. WebAuthn.setUserVerified(false) and
-// WebAuthn.getCredentials/addCredential (signCount) then cover the UV and
-// counter cases against a real client.
+// authenticator that writes the same JSON a browser does, and
+// passkey/browsertest runs them in headless Chromium against its virtual
+// authenticator (DevTools WebAuthn domain, via chromedp): registration,
+// passwordless login, the sign count and a UV refusal against a real
+// client. It skips without a chromium binary unless MCRM_REQUIRE_BROWSER=1.
 package passkey
 
 import (
