@@ -77,12 +77,19 @@ func (e *Evaluator) Window() time.Duration { return e.window }
 
 // Observe builds the current login from what the server saw: the
 // connection's address (after the trusted-proxy rules), the device key the
-// client proved, and the time. tenantID is part of every hash, so the same
-// address hashes differently in two tenants and their histories cannot be
-// joined.
+// client proved, and the time. The address, its network and the device key
+// are kept only as keyed hashes (Login.IPHash, Network, DeviceKey): the
+// rules need equality, and the login history then holds no address or
+// device identifier that could be read back or joined with other tables
+// (AUTH-13: fingerprint data only as a keyed hash; PRV-05). tenantID is
+// part of every hash, so the same address or device hashes differently in
+// two tenants and their histories cannot be linked.
 func (e *Evaluator) Observe(tenantID string, ip netip.Addr, deviceKey string, at time.Time) Login {
-	ip = ip.Unmap()
-	l := Login{At: at.UTC(), IP: ip, DeviceKey: deviceKey}
+	ip = ip.Unmap().WithZone("")
+	l := Login{At: at.UTC(), IP: ip}
+	if deviceKey != "" {
+		l.DeviceKey = e.hash("device", tenantID, deviceKey)
+	}
 	if !ip.IsValid() {
 		return l
 	}

@@ -130,10 +130,16 @@ func TestSessionIPChange(t *testing.T) {
 		{"to an untrusted address in the same network", "198.51.100.7", "198.51.100.201", time.Minute, []string{SignalUntrustedIP}, 4, true},
 		{"unknown location", "198.51.100.7", "100.64.0.1", time.Minute, []string{SignalSessionIPChange}, 1, false},
 		{"IPv4 to IPv6 of the same place", "198.51.100.7", "2001:db8::1", time.Minute, []string{SignalSessionIPChange}, 1, false},
+		{"no previous address", "", "192.0.2.7", time.Minute, nil, 0, false},
+		{"no previous address, untrusted new one", "", "198.51.100.201", time.Minute, []string{SignalUntrustedIP}, 4, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := e.SessionIPChange(ip(c.prev), now.Add(-c.ago), ip(c.cur), now)
+			var prev netip.Addr
+			if c.prev != "" {
+				prev = ip(c.prev)
+			}
+			got := e.SessionIPChange(prev, now.Add(-c.ago), ip(c.cur), now)
 			names := []string{}
 			for _, s := range got.Signals {
 				names = append(names, s.Name)

@@ -27,6 +27,25 @@
 // high, and two weak ones together (a new network at an unusual hour) are
 // medium. Weights are fixed in code, not configurable per tenant: a tenant
 // chooses what to do about a level (Policy), not how a level is reached.
+//
+// # Use at login
+//
+// After the password verifies:
+//
+//	hist, err := db.LoginHistory(ctx, tenantID, userID, now.Add(-ev.Window()), 0)
+//	cur := ev.Observe(tenantID, clientIP, jkt /* or device id */, now)
+//	cur.Zone = userZone // users.time_zone; nil is UTC
+//	a := ev.Evaluate(hist, cur)
+//	switch policy.Decide(a, userHasSecondFactor) {
+//	case risk.Allow:      cur.Outcome = risk.OutcomeSuccess
+//	case risk.RequireMFA: cur.Outcome = risk.OutcomeMFARequired // then db.CompleteLogin
+//	case risk.Deny:       cur.Outcome = risk.OutcomeDenied
+//	}
+//	id, err := db.RecordLogin(ctx, tenantID, userID, cur, a)
+//	// security event with a.Names(); notify the user when a.NotifyUser()
+//
+// On requests of a live session, Evaluator.SessionIPChange classifies an
+// address change.
 package risk
 
 import (
@@ -174,8 +193,8 @@ type Login struct {
 	// all the rules need, and the table then holds no address.
 	IPHash  string
 	Network string
-	// DeviceKey is the DPoP key thumbprint (RFC 7638) or device id the
-	// client proved; empty when it proved none.
+	// DeviceKey is the keyed hash of the DPoP key thumbprint (RFC 7638)
+	// or device id the client proved; empty when it proved none.
 	DeviceKey string
 	Location  Location
 	Outcome   Outcome
@@ -208,7 +227,7 @@ const (
 )
 
 func (e *Evaluator) baseline(history []Login, at time.Time) []Login {
-	var out []Login
+	out := make([]Login, 0, len(history))
 	from := at.Add(-e.window)
 	for _, h := range history {
 		if h.Outcome == OutcomeSuccess && !h.At.After(at) && !h.At.Before(from) {
@@ -242,7 +261,11 @@ func (e *Evaluator) Evaluate(history []Login, current Login) Assessment {
 		sig = append(sig, Signal{SignalNewDevice, "device key not seen for this user"})
 	}
 	if len(base) > 0 {
-		if c := current.Location.Country; c != "" && !seen(base, func(h Login) bool { return h.Location.Country == c }) {
+		// Only against a baseline that has countries: history written
+		// before the operator installed a GeoIP database must not make
+		// every user's next login "new country".
+		located := seen(base, func(h Login) bool { return h.Location.Country != "" })
+		if c := current.Location.Country; c != "" && located && !seen(base, func(h Login) bool { return h.Location.Country == c }) {
 			sig = append(sig, Signal{SignalNewCountry, "first login from " + c})
 		}
 		if n := current.Network; n != "" && !seen(base, func(h Login) bool { return h.Network == n }) {

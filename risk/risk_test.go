@@ -285,6 +285,14 @@ func TestEvaluateRules(t *testing.T) {
 		// 02:00 New York is 06:00 UTC: in UTC the same history would
 		// not cover it the same way, so the zone matters.
 	})
+	t.Run("history without countries: installing a GeoIP database is not new_country", func(t *testing.T) {
+		e0, _ := New(Config{HashKey: []byte("0123456789abcdef0123456789abcdef")})
+		h := []Login{past(e0, "198.51.100.7", "dev-a", t0.Add(-48*time.Hour))}
+		eq(t, run(h, e.Observe(tenant, home, "dev-a", t0)))
+		// and once a located login exists, a new country counts.
+		h = append(h, past(e, "198.51.100.7", "dev-a", t0.Add(-24*time.Hour)))
+		eq(t, run(h, e.Observe(tenant, ip("192.0.2.1"), "dev-a", t0)), SignalNewCountry, SignalNewNetwork)
+	})
 	t.Run("no geo database: no geographic signals", func(t *testing.T) {
 		e2, _ := New(Config{HashKey: make([]byte, 32)})
 		h := []Login{past(e2, "198.51.100.7", "dev-a", t0.Add(-time.Hour))}
@@ -318,7 +326,7 @@ func TestObserveHashes(t *testing.T) {
 	if _, err := New(Config{HashKey: make([]byte, 31)}); err == nil {
 		t.Fatal("short key accepted")
 	}
-	if a.Location != frankfurt || a.At != t0 || a.DeviceKey != "d" {
+	if a.Location != frankfurt || a.At != t0 || a.DeviceKey != b.DeviceKey || a.DeviceKey == other.DeviceKey || len(a.DeviceKey) != 22 {
 		t.Fatalf("observe: %+v", a)
 	}
 	if got := e.Observe(tenant, netip.Addr{}, "d", t0); got.IPHash != "" || got.Network != "" {

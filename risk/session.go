@@ -45,7 +45,9 @@ func (e *Evaluator) SessionIPChange(prevIP netip.Addr, prevSeen time.Time, newIP
 		out.Signals = append(out.Signals, Signal{SignalUntrustedIP, "session moved to an address on the operator's untrusted list"})
 		out.StepUp = true
 	}
-	if prevIP.IsValid() && NetworkOf(prevIP) == NetworkOf(newIP) {
+	// Without a previous address (a session from before addresses were
+	// kept) there is nothing to compare.
+	if !prevIP.IsValid() || NetworkOf(prevIP) == NetworkOf(newIP) {
 		return out.total()
 	}
 	var from, to Location
