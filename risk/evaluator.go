@@ -20,6 +20,9 @@ type Config struct {
 	// history (at least 32 bytes, from the key provider, purpose "fraud").
 	// A plain hash of an IPv4 address is no protection: all 2^32 of them
 	// hash in minutes. Without the key the stored hashes say nothing.
+	// Keep it stable: after a change every stored device and network
+	// compares as new, so each user's next login is new_device (medium)
+	// once; history older than Window is gone anyway.
 	HashKey []byte
 	// Geo resolves addresses; nil disables new_country and
 	// impossible_travel (the other signals still work).
