@@ -42,6 +42,40 @@ type AuthPolicy struct {
 	RequireDPoP bool `json:"require_dpop"`
 	// Risk maps the risk level of a login (low, medium, high) to an action.
 	Risk RiskActions `json:"risk"`
+	// Sessions bounds every session; RoleSessions overrides it per role
+	// (a tenant may give admins shorter sessions than field reps).
+	Sessions     SessionLimits            `json:"sessions"`
+	RoleSessions map[string]SessionLimits `json:"role_sessions,omitempty"`
+}
+
+// SessionLimits bounds a session: it ends after IdleMinutes without a
+// request and MaxHours after sign-in, whichever comes first.
+type SessionLimits struct {
+	IdleMinutes int `json:"idle_minutes"`
+	MaxHours    int `json:"max_hours"`
+}
+
+// Session limits when a policy says nothing (NIST SP 800-63B AAL2).
+const (
+	DefaultSessionIdle = 30 * time.Minute
+	DefaultSessionMax  = 12 * time.Hour
+)
+
+// SessionLimitsFor returns the idle timeout and absolute lifetime of a
+// new session of role. Zero fields fall back to the tenant-wide value and
+// then to the defaults, so a stored policy from before these fields
+// existed keeps working.
+func (p AuthPolicy) SessionLimitsFor(role string) (idle, absolute time.Duration) {
+	idle, absolute = DefaultSessionIdle, DefaultSessionMax
+	for _, l := range []SessionLimits{p.Sessions, p.RoleSessions[role]} {
+		if l.IdleMinutes > 0 {
+			idle = time.Duration(l.IdleMinutes) * time.Minute
+		}
+		if l.MaxHours > 0 {
+			absolute = time.Duration(l.MaxHours) * time.Hour
+		}
+	}
+	return idle, absolute
 }
 
 // RiskActions maps each login risk level to allow, require_mfa or deny.
@@ -118,6 +152,29 @@ func (p AuthPolicy) Validate() error {
 		default:
 			return FieldErr(lv.name, "invalid", "allow, require_mfa or deny")
 		}
+	}
+	if err := p.Sessions.validate("sessions"); err != nil {
+		return err
+	}
+	for role, l := range p.RoleSessions {
+		if !slices.Contains(Roles, role) {
+			return FieldErr("role_sessions", "unknown_role", "not a role of this tenant")
+		}
+		if err := l.validate("role_sessions." + role); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate bounds the limits: at most a day idle and 30 days in all; 0
+// means "inherit".
+func (l SessionLimits) validate(field string) error {
+	if l.IdleMinutes < 0 || l.IdleMinutes > 24*60 {
+		return FieldErr(field+".idle_minutes", "out_of_range", "between 1 and 1440, or 0 for the default")
+	}
+	if l.MaxHours < 0 || l.MaxHours > 30*24 {
+		return FieldErr(field+".max_hours", "out_of_range", "between 1 and 720, or 0 for the default")
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type Env struct {
 	DB      *sqlstore.DB
 	Server  *httptest.Server
 	Client  *http.Client
+	API     *httpapi.Server
 	Tenant  sqlstore.Tenant
 	AdminID string
 	logw    *lockedWriter
@@ -44,13 +45,46 @@ func New(t testing.TB, backend string) *Env {
 	db := dbtest.Open(t, backend)
 	logw := &lockedWriter{w: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	api := httpapi.New(db, log, httpapi.Config{RateLimit: -1})
-	srv := httptest.NewTLSServer(api)
+	api, err := httpapi.New(db, log, httpapi.Config{RateLimit: -1, Argon2: TestArgon2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(api)
+	srv.StartTLS()
+	api.SetPublicURL(srv.URL)
 	t.Cleanup(srv.Close)
-	e := &Env{T: t, DB: db, Server: srv, Client: srv.Client(), logw: logw}
+	e := &Env{T: t, DB: db, Server: srv, Client: srv.Client(), API: api, logw: logw}
 	e.Tenant, e.AdminID = e.NewTenant(dbtest.Name("acme"))
 	return e
 }
+
+// TestArgon2 is the harness's password hashing: the production memory
+// cost, one pass. Identity tests that measure hashing use their own.
+var TestArgon2 = password.Default
+
+// PasswordOnly is the policy the harness gives its tenants unless a test
+// asks for the default: no second factor required and every risk level
+// allowed, so tests of other layers sign in with a password. Identity
+// tests call UseDefaultPolicy.
+func PasswordOnly() mcrm.AuthPolicy {
+	p := mcrm.DefaultAuthPolicy()
+	p.MFARequiredRoles = []string{}
+	p.Risk = mcrm.RiskActions{Low: mcrm.RiskAllow, Medium: mcrm.RiskAllow, High: mcrm.RiskAllow}
+	return p
+}
+
+// SetPolicy stores a tenant's authentication policy.
+func (e *Env) SetPolicy(tenantID string, pol mcrm.AuthPolicy) {
+	e.T.Helper()
+	p := &mcrm.Principal{TenantID: tenantID, System: true}
+	if err := e.DB.SetAuthPolicy(context.Background(), p, pol, sqlstore.Event{TenantID: tenantID, Actor: "test", Action: "authz_policy_change", Object: "auth_policy", Outcome: "success"}); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// UseDefaultPolicy gives the tenant the product's default policy (second
+// factor for every role, high risk refused).
+func (e *Env) UseDefaultPolicy(tenantID string) { e.SetPolicy(tenantID, mcrm.DefaultAuthPolicy()) }
 
 // NewTenant creates another tenant with an admin admin@<name>.example.
 func (e *Env) NewTenant(name string) (sqlstore.Tenant, string) {
@@ -60,6 +94,7 @@ func (e *Env) NewTenant(name string) (sqlstore.Tenant, string) {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	e.SetPolicy(t.ID, PasswordOnly())
 	return t, adminID
 }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyPrincipal
+	keySession
 )
 
 func requestID(ctx context.Context) string {
@@ -160,24 +160,6 @@ func (l *ipLimiter) allow(ip string) bool {
 	return b.lim.Allow()
 }
 
-// authenticated wraps handlers that need a signed-in user.
-func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		// The scheme name is case-insensitive (RFC 9110 §11.1): some
-		// HTTP stacks send "bearer".
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			s.writeError(w, r, mcrm.Errorf(mcrm.EUnauthorized, "missing bearer token"))
-			return
-		}
-		p, err := s.db.Authenticate(r.Context(), strings.TrimSpace(token))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		next(w, r.WithContext(context.WithValue(r.Context(), keyPrincipal, p)))
-	}
-}
 
 // limitBody caps a request body; reading past the cap fails and the
 // handler answers 413.

@@ -581,7 +581,7 @@ func OpenAPI() map[string]any {
 		"ImportMapping": mappingSchema(),
 		"ImportReport":  reportSchema(),
 		"LoginRequest":  typeSchema(reflect.TypeFor[loginRequest](), true),
-		"LoginResponse": typeSchema(reflect.TypeFor[loginResponse](), false),
+		"LoginResponse": typeSchema(reflect.TypeFor[tokenResponse](), false),
 		"Health":        obj{"type": "object", "properties": obj{"status": obj{"const": "ok"}}, "required": []any{"status"}, "additionalProperties": false},
 		"Readiness":     obj{"type": "object", "properties": obj{"status": obj{"const": "ready"}}, "required": []any{"status"}, "additionalProperties": false},
 		"CurrentUser":   currentUserSchema(mcrm.EntityByName("users")),
@@ -609,9 +609,13 @@ func OpenAPI() map[string]any {
 	}
 	lr := props(schemas["LoginResponse"].(obj))
 	lr["user"] = ref("CurrentUser")
-	lr["token_type"] = obj{"const": "Bearer"}
-	lr["access_token"].(obj)["description"] = "opaque bearer token; send as Authorization: Bearer <token>"
-	lr["expires_in"].(obj)["description"] = "seconds until the session expires"
+	lr["token_type"] = obj{"enum": []any{"Bearer", "DPoP"}, "description": "DPoP when the sign-in carried a DPoP proof: every request then needs a proof of the same key"}
+	lr["status"] = obj{"enum": []any{statusOK, statusMFARequired, statusEnrolmentFirst}}
+	lr["access_token"].(obj)["description"] = "opaque token, 10 minutes; send as Authorization: Bearer <token> (or DPoP <token> with a proof)"
+	lr["refresh_token"].(obj)["description"] = "single use: exchange at POST /api/v1/auth/refresh for a new pair; presenting it twice revokes the session"
+	lr["mfa_token"].(obj)["description"] = "with status mfa_required: send it with the second factor to POST /api/v1/auth/login/mfa within 5 minutes"
+	lr["csrf_token"].(obj)["description"] = "cookie sessions: send it in X-CSRF-Token on every unsafe request"
+	lr["expires_in"].(obj)["description"] = "seconds until the access token (or the mfa token) expires"
 
 	var entityNames []string
 	var tags []any
@@ -696,6 +700,9 @@ func OpenAPI() map[string]any {
 			}}},
 		errs: []int{http.StatusBadRequest, http.StatusNotFound}}.build()}
 
+	authPaths(paths, schemas)
+	factorPaths(paths, schemas)
+	accountPaths(paths, schemas)
 	tags = append(tags, obj{"name": "auth"}, obj{"name": "files"})
 	return obj{
 		"openapi":           "3.1.0",

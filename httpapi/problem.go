@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"mcrm"
+	"mcrm/dpop"
 )
 
 // statusOf is the one table from domain error codes to HTTP statuses.
@@ -72,11 +73,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	p.Title = http.StatusText(p.Status)
-	if p.Status == http.StatusTooManyRequests {
+	if p.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
-	if p.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="mcrm"`)
+	if code, _ := dpop.Reason(err); code == dpop.CodeUseNonce && s.dpop != nil {
+		w.Header().Set("DPoP-Nonce", s.dpop.Nonce())
+	}
+	if p.Status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		challenge(w, p.Code, p.Errors)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)

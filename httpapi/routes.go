@@ -23,9 +23,17 @@ func (s *Server) routeTable() []route {
 		{"GET /api/v1/openapi.json", s.openapi},
 
 		{"POST /api/v1/auth/login", s.login},
-		{"POST /api/v1/auth/logout", s.authenticated(s.logout)},
-		{"GET /api/v1/me", s.authenticated(s.me)},
+		{"POST /api/v1/auth/login/mfa", s.loginMFA},
+		{"POST /api/v1/auth/refresh", s.refresh},
+		{"POST /api/v1/auth/logout", s.enrolling(s.logout)},
+		{"POST /api/v1/auth/step-up", s.authenticated(s.stepUpTOTP)},
+		{"GET /api/v1/auth/sessions", s.authenticated(s.listSessions)},
+		{"DELETE /api/v1/auth/sessions/{id}", s.authenticated(s.revokeOwnSession)},
+		{"DELETE /api/v1/users/{id}/sessions", s.authenticated(s.revokeUserSessions)},
+		{"GET /api/v1/me", s.enrolling(s.me)},
 	}
+	rs = append(rs, s.factorRoutes()...)
+	rs = append(rs, s.accountRoutes()...)
 	for _, e := range mcrm.Entities {
 		base := "/api/v1/" + e.Name
 		rs = append(rs,

@@ -6,6 +6,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,9 +18,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"mcrm"
+	"mcrm/dpop"
+	"mcrm/passkey"
+	"mcrm/password"
+	"mcrm/risk"
 	"mcrm/sqlstore"
+	"mcrm/throttle"
 )
 
 // Config tunes the API.
@@ -29,6 +36,29 @@ type Config struct {
 	RateLimit      float64 // requests per second per client IP; default 50, negative disables
 	RateBurst      int     // default 200
 	BehindTLSProxy bool    // send HSTS although the listener is plain HTTP
+
+	// PublicURL is the origin clients reach the API at (https://host[:port]);
+	// DPoP proofs must name it and browser requests must come from it.
+	// Empty: the request's Host (one server, no proxy).
+	PublicURL string
+	// Keys derives the server's secret keys by purpose (throttle and risk
+	// hashes, DPoP nonces). Nil: random keys, for tests; then counters and
+	// login history do not survive a restart.
+	Keys interface{ Derive(purpose string) []byte }
+	// Argon2 are the password hashing parameters; zero means
+	// password.Default. A change re-hashes each password at its next login.
+	Argon2 password.Params
+	// Passkey is the WebAuthn relying party; zero means passkey.DefaultConfig
+	// with PublicURL as the origin.
+	Passkey passkey.Config
+	// Geo resolves client addresses for the country and travel signals;
+	// nil leaves them out.
+	Geo risk.Geo
+	// ResetPage is the web page a password reset mail links to; the
+	// token is appended as a URL fragment.
+	ResetPage string
+	// DPoPNonces makes servers nonces mandatory in DPoP proofs.
+	DPoPNonces bool
 }
 
 // Server serves the API.
@@ -40,6 +70,12 @@ type Server struct {
 	tenants  sync.Map // tenant id → sqlstore.Tenant
 	handler  http.Handler
 	draining atomic.Bool
+	public   atomic.Pointer[string]
+
+	throttle *throttle.Limiter
+	risk     *risk.Evaluator
+	passkeys *passkey.Service
+	dpop     *dpop.Verifier
 }
 
 // Drain makes /readyz fail so load balancers stop routing here before
@@ -47,7 +83,7 @@ type Server struct {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // New builds the API server over db.
-func New(db *sqlstore.DB, log *slog.Logger, cfg Config) *Server {
+func New(db *sqlstore.DB, log *slog.Logger, cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -60,9 +96,53 @@ func New(db *sqlstore.DB, log *slog.Logger, cfg Config) *Server {
 	if cfg.RateBurst == 0 {
 		cfg.RateBurst = 200
 	}
+	if cfg.Argon2 == (password.Params{}) {
+		cfg.Argon2 = password.Default
+	}
+	if cfg.Keys == nil {
+		cfg.Keys = randomKeys{}
+	}
 	s := &Server{db: db, log: log, cfg: cfg, limiter: newIPLimiter(cfg.RateLimit, cfg.RateBurst)}
+	var err error
+	if s.throttle, err = throttle.New(db, cfg.Keys.Derive("throttle")); err != nil {
+		return nil, err
+	}
+	if s.risk, err = risk.New(risk.Config{HashKey: cfg.Keys.Derive("fraud"), Geo: cfg.Geo}); err != nil {
+		return nil, err
+	}
+	pk := cfg.Passkey
+	if pk.RPID == "" {
+		pk = passkey.DefaultConfig()
+		if cfg.PublicURL != "" {
+			u, err := url.Parse(cfg.PublicURL)
+			if err != nil || u.Scheme != "https" || u.Host == "" {
+				return nil, errors.New("httpapi: public URL must be https://host[:port]")
+			}
+			pk.RPID, pk.Origins = u.Hostname(), []string{"https://" + u.Host}
+		}
+	}
+	if s.passkeys, err = passkey.New(db, pk); err != nil {
+		return nil, err
+	}
+	s.dpop = &dpop.Verifier{Replay: dpop.NewMemoryReplayCache(1<<20, nil)}
+	if cfg.DPoPNonces {
+		if s.dpop.Nonces, err = dpop.NewHMACNonces(cfg.Keys.Derive("dpop-nonce"), time.Minute); err != nil {
+			return nil, err
+		}
+	}
 	s.handler = s.outer(s.routes())
-	return s
+	return s, nil
+}
+
+// randomKeys derives fresh random keys: for tests and throwaway servers.
+type randomKeys struct{}
+
+func (randomKeys) Derive(string) []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // ServeHTTP implements http.Handler.

@@ -58,6 +58,10 @@ type DB struct {
 	// sealer encrypts values at rest. It is set once at start, before the
 	// store serves anything; without one, sealing fails closed.
 	sealer mcrm.Sealer
+	// auth caches resolved access tokens (see authCache).
+	auth authCache
+	// stopListen ends the PostgreSQL eviction listener.
+	stopListen context.CancelFunc
 }
 
 // SetSealer gives the store its at-rest encryption. Call it once, right
@@ -221,6 +225,9 @@ func openPostgres(dsn string) (*DB, error) {
 	}
 	out := &DB{Dialect: Postgres, w: db, r: db}
 	out.reads.db = db
+	lctx, stop := context.WithCancel(context.Background())
+	out.stopListen = stop
+	go out.listenEvictions(lctx, db)
 	return out, nil
 }
 
@@ -238,6 +245,9 @@ func redactPG(err error) string {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.stopListen != nil {
+		db.stopListen()
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		db.r.Close()
@@ -365,6 +375,10 @@ type Tx struct {
 	// BufferPoints lets bulk imports write contact points in batches
 	// instead of one INSERT per record.
 	BufferPoints bool
+	// onCommit runs after a successful commit; notify holds the cache
+	// evictions to announce to other nodes (PostgreSQL).
+	onCommit []func()
+	notify   []string
 }
 
 // stmt returns a prepared statement for q, cached for the transaction: the
@@ -434,11 +448,18 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
 		if err == nil {
 			err = tx.flushPoints(ctx)
 		}
+		if err == nil {
+			err = tx.sendNotifies(ctx)
+		}
 		if err != nil {
 			sqlTx.Rollback()
 			return
 		}
-		err = mapErr(sqlTx.Commit())
+		if err = mapErr(sqlTx.Commit()); err == nil {
+			for _, f := range tx.onCommit {
+				f()
+			}
+		}
 	}()
 	return fn(tx)
 }

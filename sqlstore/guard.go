@@ -575,8 +575,8 @@ func (db *DB) ConsumePasswordReset(ctx context.Context, token, newHash string, a
 		if err := tx.SetPasswordHash(ctx, tenantID, userID, newHash); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, ts, tenantID, userID); err != nil {
-			return mapErr(err)
+		if _, err := tx.RevokeUserSessions(ctx, tenantID, userID, "", RevokedReset); err != nil {
+			return err
 		}
 		return tx.Event(ctx, fillEvent(ev, tenantID, userID, "authn_password_change"))
 	})

@@ -225,8 +225,9 @@ func TestContractPasswordReset(t *testing.T) {
 			t.Fatalf("request events %d", n)
 		}
 		// Two live sessions; the reset ends both.
-		for _, s := range []string{"sess-a-" + dbtest.Name("x"), "sess-b-" + dbtest.Name("x")} {
-			if _, _, err := db.CreateSession(ctx, f.tenant.ID, f.rep1.UserID, s, sqlstore.Event{TenantID: f.tenant.ID, Action: "authn_login_success"}); err != nil {
+		for range 2 {
+			if _, err := db.StartSession(ctx, sqlstore.NewSession{TenantID: f.tenant.ID, UserID: f.rep1.UserID, Kind: sqlstore.SessionToken, Stage: sqlstore.StageFull,
+				AMR: []string{"pwd"}, Idle: time.Hour, Absolute: time.Hour}, sqlstore.Event{TenantID: f.tenant.ID, Action: "authn_login_success"}); err != nil {
 				t.Fatal(err)
 			}
 		}

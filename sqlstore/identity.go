@@ -2,11 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -150,15 +147,16 @@ func (tx *Tx) SetPasswordHash(ctx context.Context, tenantID, userID, hash string
 	return mapErr(err)
 }
 
-// SetPassword replaces a user's password hash and revokes all of the
-// user's sessions, in one transaction.
-func (db *DB) SetPassword(ctx context.Context, tenantID, userID, hash string, ev Event) error {
+// SetPassword replaces a user's password hash and revokes the user's
+// sessions but except (the session that changed it; "" for all), in one
+// transaction.
+func (db *DB) SetPassword(ctx context.Context, tenantID, userID, hash, except string, ev Event) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		if err := tx.SetPasswordHash(ctx, tenantID, userID, hash); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), tenantID, userID); err != nil {
-			return mapErr(err)
+		if _, err := tx.RevokeUserSessions(ctx, tenantID, userID, except, RevokedPassword); err != nil {
+			return err
 		}
 		return tx.Event(ctx, ev)
 	})
@@ -170,91 +168,6 @@ func (db *DB) RehashPassword(ctx context.Context, tenantID, userID, old, hash st
 	_, err := db.w.ExecContext(ctx, `UPDATE credentials SET secret = $1, updated_at = $2 WHERE tenant_id = $3 AND user_id = $4 AND kind = 'password' AND secret = $5`,
 		hash, now(), tenantID, userID, old)
 	return mapErr(err)
-}
-
-// TokenHash is how a bearer token is stored and looked up.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// Session lifetimes (the identity layer makes these per tenant and role).
-const (
-	SessionLifetime = 12 * time.Hour
-	SessionIdle     = 30 * time.Minute
-	// touchEvery limits last_seen writes to one per minute per session so
-	// that reads do not turn into writes.
-	touchEvery = time.Minute
-)
-
-// CreateSession stores a new session for token and records the login.
-func (db *DB) CreateSession(ctx context.Context, tenantID, userID, token string, ev Event) (string, time.Time, error) {
-	id := record.NewID()
-	t := time.Now().UTC()
-	exp := t.Add(SessionLifetime)
-	err := db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, id, tenant_id, user_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $5)`,
-			TokenHash(token), id, tenantID, userID, t.Format(timeLayout), exp.Format(timeLayout)); err != nil {
-			return mapErr(err)
-		}
-		ev.SessionID = id
-		return tx.Event(ctx, ev)
-	})
-	return id, exp, err
-}
-
-// Authenticate resolves a bearer token to its principal. Revoked, expired
-// and idle sessions, and sessions of deleted or deactivated users, are
-// EUnauthorized. The user's current role is read on every request so a
-// change takes effect at once.
-func (db *DB) Authenticate(ctx context.Context, token string) (*mcrm.Principal, error) {
-	var p mcrm.Principal
-	var expires, lastSeen string
-	var tz sql.NullString
-	var active sql.NullBool
-	err := db.reads.QueryRowContext(ctx, `SELECT s.id, s.tenant_id, s.user_id, s.expires_at, s.last_seen_at, u.role, u.time_zone, u.active
-        FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-        WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.deleted_at IS NULL`, TokenHash(token)).
-		Scan(&p.SessionID, &p.TenantID, &p.UserID, &expires, &lastSeen, &p.Role, &tz, &active)
-	if err != nil {
-		if err == sql.ErrNoRows {
-			return nil, mcrm.Errorf(mcrm.EUnauthorized, "invalid or expired token")
-		}
-		return nil, mapErr(err)
-	}
-	t := time.Now().UTC()
-	exp, _ := time.Parse(timeLayout, expires)
-	seen, _ := time.Parse(timeLayout, lastSeen)
-	if active.Valid && !active.Bool || !t.Before(exp) || t.Sub(seen) > SessionIdle {
-		return nil, mcrm.Errorf(mcrm.EUnauthorized, "invalid or expired token")
-	}
-	if tz.Valid && tz.String != "" {
-		if loc, err := time.LoadLocation(tz.String); err == nil {
-			p.Location = loc
-		}
-	}
-	if t.Sub(seen) > touchEvery {
-		// Off the request path: on SQLite the one writer may be busy with a
-		// long import, and a read must not wait for it. A touch that fails
-		// only makes the idle clock run from the previous one.
-		hash := TokenHash(token)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _ = db.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1`, t.Format(timeLayout), hash)
-		}()
-	}
-	return &p, nil
-}
-
-// RevokeSession ends the session of token (logout).
-func (db *DB) RevokeSession(ctx context.Context, p *mcrm.Principal, ev Event) error {
-	return db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL`, now(), p.TenantID, p.SessionID); err != nil {
-			return mapErr(err)
-		}
-		return tx.Event(ctx, ev)
-	})
 }
 
 // Event is a security event. Detail holds codes and ids, never personal

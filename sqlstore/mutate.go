@@ -296,8 +296,8 @@ func (tx *Tx) Delete(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id 
 		if id == p.UserID {
 			return mcrm.Errorf(mcrm.EForbidden, "you cannot delete your own user")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), p.TenantID, id); err != nil {
-			return mapErr(err)
+		if _, err := tx.RevokeUserSessions(ctx, p.TenantID, id, "", RevokedRights); err != nil {
+			return err
 		}
 	}
 	res, err := tx.ExecContext(ctx, "UPDATE "+e.Name+" SET deleted_at = $1, version = version + 1, updated_at = $1, updated_by = $2 WHERE tenant_id = $3 AND id = $4 AND version = $5 AND deleted_at IS NULL",

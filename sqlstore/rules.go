@@ -48,10 +48,14 @@ func (tx *Tx) beforeWrite(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity
 				return mcrm.FieldErr("team_id", "unknown_reference", "no such team")
 			}
 		}
+		if old != nil {
+			// Cached sessions carry the user's role and time zone.
+			tx.EvictUser(p.TenantID, old["id"].(string))
+		}
 		if old != nil && (old["role"] != v["role"] || old["active"] != v["active"]) {
 			// A change of rights ends the user's sessions at once.
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, now(), p.TenantID, old["id"]); err != nil {
-				return mapErr(err)
+			if _, err := tx.RevokeUserSessions(ctx, p.TenantID, old["id"].(string), "", RevokedRights); err != nil {
+				return err
 			}
 		}
 	case "teams":

@@ -147,7 +147,7 @@ func cmdSetPassword(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
-	if err := db.SetPassword(ctx, t.ID, uid, hash, sqlstore.Event{TenantID: t.ID, Actor: "cli", Action: "authn_password_change", Object: "users/" + uid, Outcome: "success", Detail: "via=cli"}); err != nil {
+	if err := db.SetPassword(ctx, t.ID, uid, hash, "", sqlstore.Event{TenantID: t.ID, Actor: "cli", Action: "authn_password_change", Object: "users/" + uid, Outcome: "success", Detail: "via=cli"}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "password set; the user's sessions were revoked")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"mcrm"
+	"mcrm/keyring"
 	"mcrm/sqlstore"
 )
 
@@ -18,6 +19,8 @@ import (
 type dbFlags struct {
 	dataDir     string
 	databaseURL string
+	// keys is the server's key material, loaded by open.
+	keys *keyring.Keyring
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet) {
@@ -35,7 +38,19 @@ func (d *dbFlags) open(ctx context.Context) (*sqlstore.DB, error) {
 		}
 		url = v
 	}
-	return sqlstore.Open(ctx, d.dataDir, strings.TrimSpace(url))
+	db, err := sqlstore.Open(ctx, d.dataDir, strings.TrimSpace(url))
+	if err != nil {
+		return nil, err
+	}
+	// The master key (MCRM_MASTER_KEY_FILE, MCRM_MASTER_KEY, or
+	// <data-dir>/master.key, created on first use) seals secrets at rest
+	// and keys the server's hashes.
+	if d.keys, err = keyring.Load(d.dataDir, os.Getenv); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.SetSealer(d.keys.Sealer())
+	return db, nil
 }
 
 func envOr(key, def string) string {

@@ -17,6 +17,7 @@ import (
 
 	"mcrm/certs"
 	"mcrm/httpapi"
+	"mcrm/outbox"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,6 +32,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tenantName := fs.String("tenant", envOr("MCRM_TENANT", "default"), "name of the first tenant, created on first start with an empty database")
 	adminEmail := fs.String("admin-email", envOr("MCRM_ADMIN_EMAIL", "admin@example.com"), "email of the first tenant's admin, created on first start")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second per client address (negative: off)")
+	publicURL := fs.String("public-url", os.Getenv("MCRM_PUBLIC_URL"), "https://host[:port] clients use to reach the server (DPoP proofs, passkeys, reset links); default https://<listen address>; env MCRM_PUBLIC_URL")
+	mailDir := fs.String("mail-dir", os.Getenv("MCRM_MAIL_DIR"), "write outgoing mail (password resets) as files here instead of SMTP; default <data-dir>/outbox when MCRM_SMTP_HOST is not set; env MCRM_MAIL_DIR")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -60,7 +63,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	api := httpapi.New(db, log, httpapi.Config{RateLimit: *rateLimit, BehindTLSProxy: *insecure})
+	if *publicURL == "" {
+		host, port, _ := net.SplitHostPort(*listen)
+		if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" {
+			host = "localhost"
+		}
+		*publicURL = "https://" + net.JoinHostPort(host, port)
+	}
+	*publicURL = strings.TrimSuffix(*publicURL, "/")
+	api, err := httpapi.New(db, log, httpapi.Config{RateLimit: *rateLimit, BehindTLSProxy: *insecure, PublicURL: *publicURL,
+		Keys: d.keys, ResetPage: *publicURL + "/reset-password"})
+	if err != nil {
+		return exitError{2, err.Error()}
+	}
+	mailer, err := newMailer(d.dataDir, *mailDir)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -101,6 +120,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go purgeLoop(ctx, db, log)
+	go housekeeping(ctx, db, log)
+	go (&outbox.Worker{DB: db, Mailer: mailer, Log: log}).Run(ctx, 5*time.Second)
 
 	errc := make(chan error, 1)
 	go func() {
