@@ -6,6 +6,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"mcrm"
 	"mcrm/dbtest"
@@ -21,6 +23,8 @@ import (
 	"mcrm/password"
 	"mcrm/record"
 	"mcrm/sqlstore"
+	"mcrm/totp"
+	"mcrm/totp/softotp"
 )
 
 // Password is the password every user created by the harness has.
@@ -246,4 +250,49 @@ func (e *Env) LogText() string {
 	e.logw.mu.Lock()
 	defer e.logw.mu.Unlock()
 	return e.logw.w.String()
+}
+
+// StepUp marks the token's session as strongly authenticated now, as a
+// second factor would (a test seam for layers that need a step-up, such
+// as export and user administration; identity tests step up for real).
+func (e *Env) StepUp(token string) {
+	e.T.Helper()
+	ctx := context.Background()
+	s, err := e.DB.Authenticate(ctx, token)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	p := s.Principal
+	if err := e.DB.StepUp(ctx, p.TenantID, p.SessionID, []string{"otp"}, sqlstore.Event{TenantID: p.TenantID, Actor: p.UserID, Action: "authn_step_up", Object: "session", Outcome: "success", Detail: "via=test"}); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// LoginStrong logs in and steps the session up.
+func (e *Env) LoginStrong(tenant, email string) string {
+	e.T.Helper()
+	tok := e.Login(tenant, email)
+	e.StepUp(tok)
+	return tok
+}
+
+// EnrolTOTP gives a user a confirmed TOTP factor straight in the store
+// and returns the authenticator app holding its secret (for tests of
+// sign-in with a second factor; the enrolment API has its own tests).
+func (e *Env) EnrolTOTP(tenantID, userID string) *softotp.App {
+	e.T.Helper()
+	ctx := context.Background()
+	seed := totp.NewSecret()
+	app, err := softotp.New(base32.StdEncoding.EncodeToString(seed))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	id, err := e.DB.EnrolTOTP(ctx, tenantID, userID, "test", seed, time.Now())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.DB.ConfirmTOTP(ctx, tenantID, userID, id, app.Code(), time.Now(), sqlstore.Event{}); err != nil {
+		e.T.Fatal(err)
+	}
+	return app
 }

@@ -16,9 +16,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"mcrm/totp/softotp"
 )
 
 // adminPassword is the tenant admin password given through
@@ -224,6 +227,7 @@ type server struct {
 	stdoutPath string
 	stderrPath string
 	client     *http.Client
+	dataDir    string
 }
 
 // startServer starts "mcrm serve" on a free port and waits until /readyz
@@ -237,6 +241,7 @@ func startServer(t testing.TB, b backend, env ...string) *server {
 		t:          t,
 		done:       make(chan struct{}),
 		base:       "https://" + addr,
+		dataDir:    b.dataDir,
 		certFile:   filepath.Join(b.dataDir, "tls-cert.pem"),
 		stdoutPath: filepath.Join(logDir, "stdout"),
 		stderrPath: filepath.Join(logDir, "stderr"),
@@ -368,7 +373,11 @@ func (s *server) request(method, path, token, contentType string, body io.Reader
 	return resp.StatusCode, b
 }
 
-// login logs in and returns the bearer token and the user's id.
+// login signs in and returns the access token and the user's id. It
+// answers what the server asks for as a user with an authenticator app
+// would: a first sign-in under a policy that requires a second factor
+// enrols TOTP (the app keeps the secret for the next sign-ins, also across
+// restarts of the server), a later one gets a code from the app.
 func (s *server) login(tenant, email, password string) (token, userID string) {
 	s.t.Helper()
 	body, _ := json.Marshal(map[string]string{"tenant": tenant, "email": email, "password": password})
@@ -376,16 +385,72 @@ func (s *server) login(tenant, email, password string) (token, userID string) {
 	if status != http.StatusOK {
 		s.t.Fatalf("login %s/%s: status %d: %s", tenant, email, status, resp)
 	}
-	var out struct {
-		AccessToken string `json:"access_token"`
-		User        struct {
-			ID string `json:"id"`
-		} `json:"user"`
+	out := s.decodeSession(resp)
+	appKey := s.dataDir + "\x00" + tenant + "\x00" + email
+	switch out.Status {
+	case "enrolment_required":
+		status, resp = s.request("POST", "/api/v1/auth/factors/totp", out.AccessToken, "application/json", strings.NewReader(`{"name":"e2e"}`))
+		if status != http.StatusCreated {
+			s.t.Fatalf("enrol TOTP for %s: status %d: %s", email, status, resp)
+		}
+		var enrol struct{ ID, Secret string }
+		if err := json.Unmarshal(resp, &enrol); err != nil {
+			s.t.Fatal(err)
+		}
+		app, err := softotp.New(enrol.Secret)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		totpApps.Store(appKey, app)
+		confirm, _ := json.Marshal(map[string]string{"code": app.Code()})
+		status, resp = s.request("POST", "/api/v1/auth/factors/totp/"+enrol.ID+"/confirm", out.AccessToken, "application/json", bytes.NewReader(confirm))
+		if status != http.StatusOK {
+			s.t.Fatalf("confirm TOTP for %s: status %d: %s", email, status, resp)
+		}
+		var done struct {
+			Session json.RawMessage `json:"session"`
+		}
+		if err := json.Unmarshal(resp, &done); err != nil {
+			s.t.Fatal(err)
+		}
+		out = s.decodeSession(done.Session)
+	case "mfa_required":
+		app, ok := totpApps.Load(appKey)
+		if !ok {
+			s.t.Fatalf("login %s: the server asks for a second factor this test never enrolled", email)
+		}
+		mfa, _ := json.Marshal(map[string]string{"mfa_token": out.MFAToken, "code": app.(*softotp.App).Code()})
+		status, resp = s.request("POST", "/api/v1/auth/login/mfa", "", "application/json", bytes.NewReader(mfa))
+		if status != http.StatusOK {
+			s.t.Fatalf("second factor for %s: status %d: %s", email, status, resp)
+		}
+		out = s.decodeSession(resp)
 	}
-	if err := json.Unmarshal(resp, &out); err != nil || out.AccessToken == "" || out.User.ID == "" {
-		s.t.Fatalf("login %s: unexpected response %s (%v)", email, resp, err)
+	if out.Status != "ok" || out.AccessToken == "" || out.User.ID == "" {
+		s.t.Fatalf("login %s: unexpected response %s", email, resp)
 	}
 	return out.AccessToken, out.User.ID
+}
+
+// totpApps are the authenticator apps of the users the tests enrolled.
+var totpApps sync.Map
+
+type sessionAnswer struct {
+	Status      string `json:"status"`
+	AccessToken string `json:"access_token"`
+	MFAToken    string `json:"mfa_token"`
+	User        struct {
+		ID string `json:"id"`
+	} `json:"user"`
+}
+
+func (s *server) decodeSession(b []byte) sessionAnswer {
+	s.t.Helper()
+	var out sessionAnswer
+	if err := json.Unmarshal(b, &out); err != nil {
+		s.t.Fatalf("sign-in answer is not JSON: %v", err)
+	}
+	return out
 }
 
 // listAll pages through GET /api/v1/<entity>?limit=500 following

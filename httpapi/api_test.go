@@ -30,7 +30,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *apitest.Env, admin strin
 	for _, backend := range dbtest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := apitest.New(t, backend)
-			fn(t, e, e.Login(e.Tenant.Name, adminEmail(e.Tenant)))
+			fn(t, e, e.LoginStrong(e.Tenant.Name, adminEmail(e.Tenant)))
 		})
 	}
 }
@@ -598,7 +598,7 @@ func TestAPISecurityHeaders(t *testing.T) {
 		check("GET", "/api/v1/accounts/01J00000000000000000000000", admin, nil, 404)
 		check("GET", "/no/route", "", nil, 404)
 		check("GET", "/api/v1/exports/accounts", admin, nil, 200)
-		tok := e.Login(e.Tenant.Name, adminEmail(e.Tenant))
+		tok := e.LoginStrong(e.Tenant.Name, adminEmail(e.Tenant))
 		check("POST", "/api/v1/auth/logout", tok, nil, 204)
 
 		// Request ids are unique per request.
@@ -921,8 +921,8 @@ func TestAPIExportScope(t *testing.T) {
 		team := e.AddTeam(e.Tenant.ID, "Export Team", "", "")
 		e.AddUser(e.Tenant.ID, "rep@export.example", "Rep", mcrm.RoleSalesRep, team)
 		e.AddUser(e.Tenant.ID, "peer@export.example", "Peer", mcrm.RoleSalesRep, team)
-		rep := e.Login(e.Tenant.Name, "rep@export.example")
-		peer := e.Login(e.Tenant.Name, "peer@export.example")
+		rep := e.LoginStrong(e.Tenant.Name, "rep@export.example")
+		peer := e.LoginStrong(e.Tenant.Name, "peer@export.example")
 		var mine []string
 		for i := range 3 {
 			mine = append(mine, mustDo(t, e, rep, "POST", "/api/v1/contacts", map[string]any{"last_name": fmt.Sprintf("Mine %d", i)}, nil, 201).JSON["id"].(string))

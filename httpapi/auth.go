@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"net/netip"
 	"slices"
 	"strings"
@@ -619,4 +620,47 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 }
 
 // authPaths documents the sign-in routes of this file.
-func authPaths(paths, schemas obj) {}
+func authPaths(paths, schemas obj) {
+	schemas["MFARequest"] = typeSchema(reflect.TypeFor[mfaRequest](), true)
+	schemas["MFARequest"].(obj)["required"] = []any{"mfa_token"}
+	schemas["RefreshRequest"] = typeSchema(reflect.TypeFor[refreshRequest](), true)
+	schemas["RefreshRequest"].(obj)["required"] = []any{"refresh_token"}
+	schemas["StepUpRequest"] = typeSchema(reflect.TypeFor[stepUpRequest](), true)
+	schemas["StepUpResult"] = obj{"type": "object", "additionalProperties": false, "required": []any{"auth_time", "valid_until"},
+		"properties": obj{"auth_time": obj{"type": "string", "format": "date-time"}, "valid_until": obj{"type": "string", "format": "date-time"}}}
+	sess := typeSchema(reflect.TypeFor[sqlstore.SessionInfo](), false)
+	props(sess)["created_at"] = obj{"type": "string", "format": "date-time"}
+	props(sess)["last_seen_at"] = obj{"type": "string", "format": "date-time"}
+	props(sess)["expires_at"] = obj{"type": "string", "format": "date-time"}
+	props(sess)["amr"] = obj{"type": "array", "items": obj{"type": "string"}}
+	schemas["Session"] = sess
+	schemas["SessionList"] = obj{"type": "object", "additionalProperties": false, "required": []any{"data"},
+		"properties": obj{"data": obj{"type": "array", "items": ref("Session")}}}
+	dpopHeader := obj{"name": "DPoP", "in": "header", "required": false, "schema": obj{"type": "string"},
+		"description": "RFC 9449 proof of the device key; binds the session (at sign-in) or proves the key it is bound to"}
+	idParam := pathParam("id", "session id", obj{"type": "string"})
+	userParam := pathParam("id", "user id", obj{"type": "string"})
+	session := func(desc string) obj { return jsonResponse(desc, ref("LoginResponse"), nil) }
+
+	paths["/api/v1/auth/login/mfa"] = obj{"post": op{id: "loginMFA", tag: "auth", summary: "Complete a sign-in with the second factor",
+		desc:   "Send the mfa_token of a sign-in answered mfa_required with a TOTP code or a recovery code (each once). A code whose time step was used already is refused with field code otp_replay.",
+		params: []any{dpopHeader}, body: jsonBody(ref("MFARequest")), responses: obj{"200": session("signed in")},
+		errs: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}}.build()}
+	paths["/api/v1/auth/refresh"] = obj{"post": op{id: "refresh", tag: "auth", summary: "Exchange a refresh token for a new pair",
+		desc:   "Refresh tokens are single use. A token presented a second time means it was copied: the whole session is revoked (event authn_token_reuse) and the answer is 401 with field code reused. A DPoP-bound session needs a proof of the same key.",
+		params: []any{dpopHeader}, body: jsonBody(ref("RefreshRequest")), responses: obj{"200": session("new access and refresh tokens")},
+		errs: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}}.build()}
+	paths["/api/v1/auth/step-up"] = obj{"post": op{id: "stepUp", tag: "auth", auth: true, summary: "Authenticate strongly again for sensitive operations",
+		desc: "A TOTP or recovery code restarts the step-up clock: export, user administration, policy and factor changes are allowed for 5 minutes.",
+		body: jsonBody(ref("StepUpRequest")), responses: obj{"200": jsonResponse("stepped up", ref("StepUpResult"), nil)},
+		errs: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}}.build()}
+	paths["/api/v1/auth/sessions"] = obj{"get": op{id: "listSessions", tag: "auth", auth: true, summary: "The signed-in user's live sessions",
+		responses: obj{"200": jsonResponse("newest first", ref("SessionList"), nil)}, errs: []int{http.StatusForbidden}}.build()}
+	paths["/api/v1/auth/sessions/{id}"] = obj{"delete": op{id: "revokeSession", tag: "auth", auth: true, summary: "End one of your own sessions",
+		params: []any{idParam}, responses: obj{"204": emptyResponse("ended; its tokens stop working on the next request")},
+		errs: []int{http.StatusForbidden, http.StatusNotFound}}.build()}
+	paths["/api/v1/users/{id}/sessions"] = obj{"delete": op{id: "revokeUserSessions", tag: "auth", auth: true, summary: "End all of a user's sessions (admin, step-up)",
+		params: []any{userParam}, responses: obj{"200": jsonResponse("how many sessions ended", obj{"type": "object", "additionalProperties": false,
+			"required": []any{"revoked"}, "properties": obj{"revoked": obj{"type": "integer", "minimum": 0}}}, nil)},
+		errs: []int{http.StatusForbidden, http.StatusNotFound}}.build()}
+}

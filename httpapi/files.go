@@ -139,6 +139,12 @@ func vcardExportable(e *mcrm.Entity) bool { return e.Field("emails") != nil }
 // exportFile streams the caller's readable records as CSV or vCard.
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
+	// Bulk export is the quickest way to walk off with the customer base:
+	// it needs a strong authentication in the last 5 minutes (AUTH-09).
+	if err := s.stepUp(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	e := mcrm.EntityByName(r.PathValue("entity"))
 	if e == nil {
 		s.writeError(w, r, mcrm.Errorf(mcrm.ENotFound, "no such entity"))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"mcrm"
@@ -268,6 +269,9 @@ func currentUserSchema(users *mcrm.Entity) obj {
 // typeSchema derives a schema from a Go type as encoding/json handles it.
 // forInput drops "required": decoding into a struct never demands a key.
 func typeSchema(t reflect.Type, forInput bool) obj {
+	if t == reflect.TypeFor[time.Time]() {
+		return obj{"type": "string", "format": "date-time"}
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return addNull(typeSchema(t.Elem(), forInput))

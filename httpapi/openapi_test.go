@@ -770,9 +770,11 @@ func testOpenAPI(t *testing.T, backend string) {
 	adminEmail := "admin@" + tenant + ".example"
 	login := func(email string) (string, *apitest.Response) {
 		r := s.do(oaCall{method: "POST", path: "/api/v1/auth/login", json: map[string]any{"tenant": tenant, "email": email, "password": apitest.Password}, status: http.StatusOK})
-		return r.JSON["access_token"].(string), r
+		tok, _ := r.JSON["access_token"].(string)
+		return tok, r
 	}
 	admin, lr := login(adminEmail)
+	e.StepUp(admin)
 	if u := lr.JSON["user"].(map[string]any); u["id"] != e.AdminID || u["email"] != adminEmail || u["tenant_id"] != e.Tenant.ID || lr.JSON["token_type"] != "Bearer" {
 		t.Errorf("login response: %s", lr.Body)
 	}
@@ -792,7 +794,40 @@ func testOpenAPI(t *testing.T, backend string) {
 
 	repEmail := "sam.rep@" + tenant + ".example"
 	ids := map[string]string{"admin": e.AdminID, "rep": e.AddUser(e.Tenant.ID, repEmail, "Sam Rep", mcrm.RoleSalesRep, "")}
-	rep, _ := login(repEmail)
+	rep, repLogin := login(repEmail)
+	// Sessions: refresh rotates, the list shows the caller's, one can be
+	// ended by its user, all of a user's by an admin.
+	ref := s.do(oaCall{method: "POST", path: "/api/v1/auth/refresh", json: map[string]any{"refresh_token": repLogin.JSON["refresh_token"]}, status: http.StatusOK})
+	rep = ref.JSON["access_token"].(string)
+	s.do(oaCall{method: "POST", path: "/api/v1/auth/refresh", json: map[string]any{"refresh_token": repLogin.JSON["refresh_token"]}, status: http.StatusUnauthorized})
+	rep, _ = login(repEmail)
+	spare, spareLogin := login(repEmail)
+	list := s.do(oaCall{token: rep, method: "GET", path: "/api/v1/auth/sessions", status: http.StatusOK})
+	if n := len(list.JSON["data"].([]any)); n != 2 {
+		t.Errorf("rep sees %d sessions, want 2 (the reused refresh token ended the first): %s", n, list.Body)
+	}
+	s.do(oaCall{token: rep, method: "DELETE", path: "/api/v1/auth/sessions/" + spareLogin.JSON["session_id"].(string), status: http.StatusNoContent})
+	s.do(oaCall{token: spare, method: "GET", path: "/api/v1/me", status: http.StatusUnauthorized})
+	s.do(oaCall{token: rep, method: "DELETE", path: "/api/v1/auth/sessions/" + spareLogin.JSON["session_id"].(string), status: http.StatusNotFound})
+	s.do(oaCall{token: rep, method: "POST", path: "/api/v1/auth/step-up", json: map[string]any{"code": "123456"}, status: http.StatusUnauthorized})
+	s.do(oaCall{method: "POST", path: "/api/v1/auth/login/mfa", json: map[string]any{"mfa_token": "nope", "code": "123456"}, status: http.StatusUnauthorized})
+	// A user with TOTP: the password step asks for it, the code completes
+	// the sign-in, and a later code steps the session up.
+	mfaEmail := "mia.mfa@" + tenant + ".example"
+	app := e.EnrolTOTP(e.Tenant.ID, e.AddUser(e.Tenant.ID, mfaEmail, "Mia Mfa", mcrm.RoleSalesRep, ""))
+	_, pending := login(mfaEmail)
+	if pending.JSON["status"] != "mfa_required" || pending.JSON["access_token"] != nil {
+		t.Errorf("password step of a TOTP user: %s", pending.Body)
+	}
+	done := s.do(oaCall{method: "POST", path: "/api/v1/auth/login/mfa", json: map[string]any{"mfa_token": pending.JSON["mfa_token"], "code": app.Code()}, status: http.StatusOK})
+	s.do(oaCall{token: done.JSON["access_token"].(string), method: "POST", path: "/api/v1/auth/step-up", json: map[string]any{"code": app.Code()}, status: http.StatusOK})
+	s.do(oaCall{token: rep, method: "DELETE", path: "/api/v1/users/" + ids["admin"] + "/sessions", status: http.StatusForbidden})
+	killed := s.do(oaCall{token: admin, method: "DELETE", path: "/api/v1/users/" + ids["rep"] + "/sessions", status: http.StatusOK})
+	if killed.JSON["revoked"] != json.Number("1") {
+		t.Errorf("admin ended %v sessions, want 1", killed.JSON["revoked"])
+	}
+	s.do(oaCall{token: rep, method: "GET", path: "/api/v1/me", status: http.StatusUnauthorized})
+	rep, _ = login(repEmail)
 
 	// Every entity through its whole life: create, read, find, change,
 	// conflict, delete, restore, transfer.

@@ -267,6 +267,10 @@ func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if err := s.sensitiveUserChange(r, e, values); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.change(w, r, e, http.StatusCreated, "created", func(tx *sqlstore.Tx) (record.Values, error) {
 			return tx.Create(r.Context(), p, e, values)
 		})
@@ -290,6 +294,10 @@ func (s *Server) updateRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if err := s.sensitiveUserChange(r, e, values); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.change(w, r, e, http.StatusOK, "updated", func(tx *sqlstore.Tx) (record.Values, error) {
 			return tx.Update(r.Context(), p, e, r.PathValue("id"), version, values)
 		})
@@ -301,6 +309,12 @@ func (s *Server) deleteRecord(e *mcrm.Entity) http.HandlerFunc {
 		p := principal(r.Context())
 		version, err := ifMatch(r, false)
 		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		// Only an admin can delete a user; others get the store's 403.
+		if !p.WritesAll() {
+		} else if err := s.sensitiveUserChange(r, e, record.Values{"role": nil}); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -412,4 +426,20 @@ func (s *Server) recordChange(r *http.Request, tx *sqlstore.Tx, p *mcrm.Principa
 	id, _ := v["id"].(string)
 	return tx.Event(r.Context(), sqlstore.Event{TenantID: p.TenantID, Actor: p.Actor(), SessionID: p.SessionID, Action: e.Singular + "_" + verb,
 		Object: e.Name + "/" + id, Outcome: "success", IP: clientIP(r), RequestID: requestID(r.Context())})
+}
+
+// sensitiveUserChange asks for a recent strong authentication (AUTH-09)
+// before a change to who may sign in or with which rights: creating or
+// deleting a user, or changing a user's role, login email or active flag.
+// Other edits of a user record (name, phone, time zone) are ordinary.
+func (s *Server) sensitiveUserChange(r *http.Request, e *mcrm.Entity, values record.Values) error {
+	if e.Name != "users" {
+		return nil
+	}
+	for _, f := range []string{"role", "email", "active"} {
+		if _, ok := values[f]; ok || r.Method == http.MethodPost {
+			return s.stepUp(r)
+		}
+	}
+	return nil
 }

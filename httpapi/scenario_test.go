@@ -181,11 +181,11 @@ func newWorld(t *testing.T, backend string) *world {
 	for _, n := range []string{actManager, actRep, ownTeammate, ownOutsider, actAuditor} {
 		w.tenant[n] = a
 	}
-	w.token[actAdmin] = e.Login(e.Tenant.Name, "admin@"+e.Tenant.Name+".example")
-	w.token[actXAdmin] = e.Login(tb.Name, "admin@"+tb.Name+".example")
-	w.token[actManager] = e.Login(e.Tenant.Name, "manager@acme.example")
-	w.token[actRep] = e.Login(e.Tenant.Name, "rep@acme.example")
-	w.token[actAuditor] = e.Login(e.Tenant.Name, "auditor@acme.example")
+	w.token[actAdmin] = e.LoginStrong(e.Tenant.Name, "admin@"+e.Tenant.Name+".example")
+	w.token[actXAdmin] = e.LoginStrong(tb.Name, "admin@"+tb.Name+".example")
+	w.token[actManager] = e.LoginStrong(e.Tenant.Name, "manager@acme.example")
+	w.token[actRep] = e.LoginStrong(e.Tenant.Name, "rep@acme.example")
+	w.token[actAuditor] = e.LoginStrong(e.Tenant.Name, "auditor@acme.example")
 
 	// Fixtures in registry order, which is dependency order: contacts
 	// link to the accounts made before them.

@@ -19,6 +19,7 @@ Usage:
   mcrm serve        [--data-dir DIR] [--listen ADDR] [--database-url URL] [--tls-cert F --tls-key F] [--insecure-http]
   mcrm migrate      [--data-dir DIR] [--database-url URL]
   mcrm tenant create [--data-dir DIR] [--database-url URL] --admin-email EMAIL NAME
+  mcrm tenant policy get|set [--data-dir DIR] [--database-url URL] --tenant NAME   (set reads JSON on stdin)
   mcrm user set-password [--data-dir DIR] [--database-url URL] --tenant NAME --email EMAIL   (password on stdin)
   mcrm import       [--data-dir DIR] [--database-url URL] --tenant NAME --entity ENTITY [--mapping FILE] [--dry-run] FILE
   mcrm export       [--data-dir DIR] [--database-url URL] --tenant NAME --entity ENTITY --format csv|vcard [--output FILE]
@@ -26,7 +27,7 @@ Usage:
 
 Run "mcrm COMMAND --help" for a command's options. Secrets come from the
 environment, never from arguments: MCRM_DATABASE_URL(_FILE),
-MCRM_ADMIN_PASSWORD(_FILE).
+MCRM_ADMIN_PASSWORD(_FILE), MCRM_MASTER_KEY(_FILE), MCRM_SMTP_PASSWORD(_FILE).
 `
 
 func main() {
@@ -78,10 +79,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr)
 	case "tenant":
-		if len(rest) == 0 || rest[0] != "create" {
-			return exitError{2, `unknown tenant command (expected "tenant create")`}
+		switch {
+		case len(rest) > 0 && rest[0] == "create":
+			return cmdTenantCreate(ctx, rest[1:], stdout, stderr)
+		case len(rest) > 1 && rest[0] == "policy" && rest[1] == "get":
+			return cmdPolicyGet(ctx, rest[2:], stdout, stderr)
+		case len(rest) > 1 && rest[0] == "policy" && rest[1] == "set":
+			return cmdPolicySet(ctx, rest[2:], stdin, stdout, stderr)
 		}
-		return cmdTenantCreate(ctx, rest[1:], stdout, stderr)
+		return exitError{2, `unknown tenant command (expected "tenant create", "tenant policy get" or "tenant policy set")`}
 	case "user":
 		if len(rest) == 0 || rest[0] != "set-password" {
 			return exitError{2, `unknown user command (expected "user set-password")`}
