@@ -44,12 +44,19 @@ type Env struct {
 
 // New starts an API on backend ("sqlite" or "postgres") with a tenant
 // named tenant whose admin is admin@<tenant>.example.
-func New(t testing.TB, backend string) *Env {
+func New(t testing.TB, backend string) *Env { return NewWith(t, backend, nil) }
+
+// NewWith is New with the server configuration adjusted by configure.
+func NewWith(t testing.TB, backend string, configure func(*httpapi.Config)) *Env {
 	t.Helper()
 	db := dbtest.Open(t, backend)
 	logw := &lockedWriter{w: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	api, err := httpapi.New(db, log, httpapi.Config{RateLimit: -1, Argon2: TestArgon2})
+	cfg := httpapi.Config{RateLimit: -1, Argon2: TestArgon2}
+	if configure != nil {
+		configure(&cfg)
+	}
+	api, err := httpapi.New(db, log, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -543,11 +543,11 @@ func (s *Server) finishStepUp(w http.ResponseWriter, r *http.Request, method str
 	p := principal(r.Context())
 	ev := s.event(r, "authn_step_up", "success")
 	ev.Detail = "method=" + method
-	if err := s.db.StepUp(r.Context(), p.TenantID, p.SessionID, []string{method}, ev); err != nil {
+	now := s.now().UTC()
+	if err := s.db.StepUpAt(r.Context(), p.TenantID, p.SessionID, []string{method}, now, ev); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	now := time.Now().UTC()
 	writeJSON(w, http.StatusOK, map[string]any{"auth_time": now, "valid_until": now.Add(mcrm.StepUpMaxAge)})
 }
 

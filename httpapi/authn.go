@@ -228,8 +228,16 @@ var errStepUp = mcrm.Errorf(mcrm.EStepUpRequired, "this operation needs a strong
 // stepUp refuses a sensitive operation unless the session authenticated
 // strongly (second factor or passkey) within mcrm.StepUpMaxAge.
 func (s *Server) stepUp(r *http.Request) error {
-	if !principal(r.Context()).StrongAuthWithin(time.Now(), mcrm.StepUpMaxAge) {
+	if !principal(r.Context()).StrongAuthWithin(s.now(), mcrm.StepUpMaxAge) {
 		return errStepUp
 	}
 	return nil
+}
+
+// now is the server's clock for its own time rules (step-up).
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
 }

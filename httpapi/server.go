@@ -59,6 +59,11 @@ type Config struct {
 	ResetPage string
 	// DPoPNonces makes servers nonces mandatory in DPoP proofs.
 	DPoPNonces bool
+	// Now is the clock of the step-up window; nil means time.Now (tests
+	// move it forward).
+	Now func() time.Time
+	// LoginLimits overrides the sign-in throttle (zero: throttle.DefaultLimits).
+	LoginLimits sqlstore.ThrottleLimits
 }
 
 // Server serves the API.
@@ -106,6 +111,9 @@ func New(db *sqlstore.DB, log *slog.Logger, cfg Config) (*Server, error) {
 	var err error
 	if s.throttle, err = throttle.New(db, cfg.Keys.Derive("throttle")); err != nil {
 		return nil, err
+	}
+	if cfg.LoginLimits != (sqlstore.ThrottleLimits{}) {
+		s.throttle.Limits = cfg.LoginLimits
 	}
 	if s.risk, err = risk.New(risk.Config{HashKey: cfg.Keys.Derive("fraud"), Geo: cfg.Geo}); err != nil {
 		return nil, err

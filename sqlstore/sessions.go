@@ -416,13 +416,18 @@ func (db *DB) FinishEnrolment(ctx context.Context, tenantID, sessionID string, a
 // StepUp restarts the session's step-up clock after a strong
 // authentication (AUTH-09).
 func (db *DB) StepUp(ctx context.Context, tenantID, sessionID string, amr []string, ev Event) error {
+	return db.StepUpAt(ctx, tenantID, sessionID, amr, time.Now(), ev)
+}
+
+// StepUpAt is StepUp on the caller's clock.
+func (db *DB) StepUpAt(ctx context.Context, tenantID, sessionID string, amr []string, at time.Time, ev Event) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		r, err := tx.sessionByID(ctx, tenantID, sessionID)
 		if err != nil {
 			return err
 		}
-		t := time.Now().UTC()
-		if r.stage != StageFull || !r.live(t) {
+		t := at.UTC()
+		if r.stage != StageFull || !r.live(time.Now()) {
 			return errBadToken
 		}
 		methods := strings.Fields(r.amr)
