@@ -3,8 +3,8 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"time"

@@ -30,7 +30,9 @@ var requestIDField = regexp.MustCompile(`"request_id":"[^"]*"`)
 
 // sameAnswer strips the request id, the one part of an error body that
 // differs per request by design.
-func sameAnswer(b []byte) string { return requestIDField.ReplaceAllString(string(b), `"request_id":""`) }
+func sameAnswer(b []byte) string {
+	return requestIDField.ReplaceAllString(string(b), `"request_id":""`)
+}
 
 func loginBody(tenant, email, pw string) map[string]any {
 	return map[string]any{"tenant": tenant, "email": email, "password": pw}
@@ -494,5 +496,3 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
-
-

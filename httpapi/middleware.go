@@ -160,7 +160,6 @@ func (l *ipLimiter) allow(ip string) bool {
 	return b.lim.Allow()
 }
 
-
 // limitBody caps a request body; reading past the cap fails and the
 // handler answers 413.
 func limitBody(w http.ResponseWriter, r *http.Request, n int64) {

@@ -551,4 +551,3 @@ func TestContractConcurrentParentMovesCannotMakeACycle(t *testing.T) {
 		}
 	})
 }
-
