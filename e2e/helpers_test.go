@@ -110,7 +110,10 @@ type backend struct {
 // as an operator would type them.
 func (b backend) args(args ...string) []string {
 	words := 1
-	if args[0] == "tenant" || args[0] == "user" {
+	switch {
+	case len(args) > 1 && args[0] == "tenant" && args[1] == "policy":
+		words = 3
+	case args[0] == "tenant" || args[0] == "user":
 		words = 2
 	}
 	out := append([]string{}, args[:words]...)
