@@ -21,7 +21,6 @@ func TestIdentityEndToEnd(t *testing.T) {
 	b := backend{dataDir: filepath.Join(t.TempDir(), "identity")}
 	// Passwords alone may sign in to this tenant, so the user starts with
 	// a session that is not strongly authenticated.
-	mustMcrm(t, nil, "", b.args("migrate")...)
 	srv := startServer(t, b, "MCRM_ADMIN_PASSWORD="+adminPassword)
 	mustMcrm(t, nil, `{"mfa_required_roles":[],"allowed_factors":["totp","passkey","recovery_code"],"passkey_user_verification":"required","risk":{"low":"allow","medium":"allow","high":"deny"}}`,
 		b.args("tenant", "policy", "set", "--tenant", "default")...)
