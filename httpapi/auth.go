@@ -321,6 +321,13 @@ func (s *Server) userFactors(ctx context.Context, tenantID, userID string, pol m
 // writeSession answers a sign-in step with what the session got: tokens,
 // or for a cookie session the cookie and the CSRF token.
 func (s *Server) writeSession(w http.ResponseWriter, r *http.Request, tenantID, userID string, is sqlstore.Issued, out tokenResponse) {
+	writeJSON(w, http.StatusOK, s.sessionAnswer(w, r, tenantID, userID, is, out))
+}
+
+// sessionAnswer is the body of writeSession (it sets the cookie of a
+// cookie session on w), for answers that carry a session inside another
+// document, such as the end of a forced enrolment.
+func (s *Server) sessionAnswer(w http.ResponseWriter, r *http.Request, tenantID, userID string, is sqlstore.Issued, out tokenResponse) tokenResponse {
 	out.SessionID = is.SessionID
 	out.SessionExpiresAt = is.SessionExpires
 	switch is.Stage {
@@ -356,7 +363,7 @@ func (s *Server) writeSession(w http.ResponseWriter, r *http.Request, tenantID, 
 			out.User = o
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 type mfaRequest struct {

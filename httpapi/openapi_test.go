@@ -1035,6 +1035,8 @@ func testOpenAPI(t *testing.T, backend string) {
 	s.do(oaCall{token: rep, method: "POST", path: "/api/v1/auth/logout", status: http.StatusNoContent})
 	s.do(oaCall{token: rep, method: "GET", path: "/api/v1/me", status: http.StatusUnauthorized})
 
+	oaFactorTraffic(s, tenant)
+
 	// Every documented operation answered successfully at least once.
 	for _, key := range documented {
 		ok := false

@@ -418,7 +418,7 @@ func (s *Service) BeginLogin(ctx context.Context, tenantID string, u *User) ([]b
 		userID    string
 	)
 	if u == nil {
-		assertion, sd, err = s.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+		assertion, sd, err = s.beginDiscoverable()
 	} else {
 		if u.TenantID != tenantID {
 			return nil, "", mcrm.Errorf(mcrm.EInvalid, "user of another tenant")
@@ -442,6 +442,26 @@ func (s *Service) BeginLogin(ctx context.Context, tenantID string, u *User) ([]b
 	}
 	opts, err := json.Marshal(assertion)
 	return opts, id, err
+}
+
+// beginDiscoverable makes the options of a passwordless login; BeginLogin
+// and DecoyLogin share it so their answers cannot drift apart.
+func (s *Service) beginDiscoverable() (*protocol.CredentialAssertion, *webauthn.SessionData, error) {
+	return s.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+}
+
+// DecoyLogin returns options and a challenge id shaped exactly like
+// BeginLogin's passwordless ones, for a sign-in naming a tenant that does
+// not exist: the answer must not tell whether it does. Nothing is stored
+// (there is no tenant to store it under), so FinishLogin with the id fails
+// like any unknown challenge.
+func (s *Service) DecoyLogin() ([]byte, string, error) {
+	assertion, _, err := s.beginDiscoverable()
+	if err != nil {
+		return nil, "", fmt.Errorf("passkey: begin login: %w", err)
+	}
+	opts, err := json.Marshal(assertion)
+	return opts, rand.Text(), err
 }
 
 // FinishLogin verifies an assertion body against the challenge and returns
