@@ -724,11 +724,38 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errPasskeyLogin)
 	}
 	t, err := s.db.TenantByName(ctx, req.Tenant)
-	if mcrm.ErrorCode(err) == mcrm.ENotFound {
-		fail("unknown_tenant")
-		return
-	} else if err != nil {
+	if err != nil && mcrm.ErrorCode(err) != mcrm.ENotFound {
 		s.writeError(w, r, err)
+		return
+	}
+	// Failed assertions are throttled per tenant and address like
+	// passwords (the account part is the address itself, so a flood from
+	// elsewhere cannot lock anyone out of passkey sign-in).
+	tenantKey := s.throttle.UnknownTenant(req.Tenant)
+	if t.ID != "" {
+		tenantKey = t.ID
+	}
+	key := s.throttle.Key(tenantKey, s.throttle.Account(tenantKey, "", "passkey@"+clientIP(r)), clientAddr(r))
+	dec, err := s.throttle.Check(ctx, key)
+	if err != nil {
+		s.writeError(w, r, mcrm.Errorf(mcrm.EUnavailable, "sign-in is unavailable, try again shortly"))
+		return
+	}
+	if !dec.Allowed {
+		w.Header().Set("Retry-After", dec.RetryAfterHeader())
+		s.writeError(w, r, mcrm.Errorf(mcrm.ERateLimited, "too many sign-in attempts, try again later"))
+		return
+	}
+	ok := false
+	defer func() {
+		if ok {
+			_ = s.throttle.RecordSuccess(context.WithoutCancel(ctx), key)
+		} else {
+			_ = s.throttle.RecordFailure(context.WithoutCancel(ctx), key, ev)
+		}
+	}()
+	if t.ID == "" {
+		fail("unknown_tenant")
 		return
 	}
 	ev.TenantID = t.ID
@@ -767,10 +794,10 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	riskDetail := " risk=" + string(assessment.Level) + " signals=" + strings.Join(assessment.Names(), ",")
 	if res.CounterRegression {
-		riskDetail += " counter_regression=true"
+		assessment = assessment.With(risk.Signal{Name: risk.SignalPasskeyCounter, Detail: "the passkey's sign count did not increase"})
 	}
+	riskDetail := " risk=" + string(assessment.Level) + " signals=" + strings.Join(assessment.Names(), ",")
 	// require_mfa needs nothing more: the passkey was verified with user
 	// verification (passwordless login always demands it), which is
 	// already two factors.
@@ -792,6 +819,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	ok = true
 	login.Outcome = risk.OutcomeSuccess
 	if _, err := s.db.RecordLogin(ctx, t.ID, res.UserID, login, assessment); err != nil {
 		s.writeError(w, r, err)

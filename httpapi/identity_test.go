@@ -496,3 +496,23 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+// Failed passkey assertions are throttled per tenant and address like
+// passwords: after 10 the answer is 429 with Retry-After.
+func TestIdentityPasskeyThrottle(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *apitest.Env, _ string) {
+		bogus := map[string]any{"tenant": e.Tenant.Name, "challenge_id": "nope", "credential": map[string]any{"id": "x", "type": "public-key"}}
+		for i := range 10 {
+			if r := e.Do("", "POST", "/api/v1/auth/passkeys/login/finish", bogus, nil); r.Status != 401 {
+				t.Fatalf("failure %d: %d %s", i, r.Status, r.Body)
+			}
+		}
+		r := e.Do("", "POST", "/api/v1/auth/passkeys/login/finish", bogus, nil)
+		if r.Status != 429 || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("eleventh failure: %d %q", r.Status, r.Header.Get("Retry-After"))
+		}
+		if n := eventCount(t, e, e.Tenant.ID, "authn_login_fail"); n != 10 {
+			t.Fatalf("authn_login_fail events %d, want 10", n)
+		}
+	})
+}

@@ -86,6 +86,11 @@ const (
 	SignalNewNetwork       = "new_network"
 	SignalUnusualHour      = "unusual_hour"
 	SignalSessionIPChange  = "session_ip_change"
+	// SignalPasskeyCounter: a synced passkey answered with a sign count
+	// not above the stored one. For a device-bound key that is a clone and
+	// the ceremony fails; for a synced one it can be another device of the
+	// same user, so it only raises the risk.
+	SignalPasskeyCounter = "passkey_counter_regression"
 )
 
 // weights are the documented scores of each signal (see the package doc).
@@ -97,6 +102,7 @@ var weights = map[string]int{
 	SignalNewNetwork:       1,
 	SignalUnusualHour:      1,
 	SignalSessionIPChange:  1,
+	SignalPasskeyCounter:   2,
 }
 
 // Weight is a signal's score; unknown names weigh as high, for the same
@@ -156,6 +162,12 @@ func (a Assessment) Names() []string {
 // NotifyUser reports whether the user should be told about this login:
 // AUTH-15 asks for a notification on medium and high.
 func (a Assessment) NotifyUser() bool { return a.Level.Rank() >= Medium.Rank() }
+
+// With returns the assessment with one more signal, scored again: for
+// signals only the ceremony can see (a passkey's counter).
+func (a Assessment) With(sig Signal) Assessment {
+	return assess(append(append([]Signal{}, a.Signals...), sig))
+}
 
 func assess(signals []Signal) Assessment {
 	score := 0

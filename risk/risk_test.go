@@ -382,3 +382,15 @@ func TestParseCIDRList(t *testing.T) {
 		t.Fatalf("bad line: %v", err)
 	}
 }
+
+// A signal added after evaluation is scored with the rest.
+func TestAssessmentWith(t *testing.T) {
+	a := assess([]Signal{{Name: SignalNewNetwork}})
+	if a.Level != Low || a.Score != 1 {
+		t.Fatalf("base %+v", a)
+	}
+	b := a.With(Signal{Name: SignalPasskeyCounter})
+	if b.Level != Medium || b.Score != 3 || len(a.Signals) != 1 || b.Names()[1] != SignalPasskeyCounter {
+		t.Fatalf("with counter regression %+v (base now %+v)", b, a)
+	}
+}
