@@ -642,7 +642,9 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	cred, err := s.passkeys.FinishRegistration(ctx, u, req.ChallengeID, req.Credential, s.passkeyRequest(r, name))
+	preq := s.passkeyRequest(r, name)
+	preq.RequireUV = pol.PasskeyUserVerification == "required"
+	cred, err := s.passkeys.FinishRegistration(ctx, u, req.ChallengeID, req.Credential, preq)
 	if err != nil {
 		if c := mcrm.ErrorCode(err); c == mcrm.EUnauthorized || c == mcrm.EForbidden || c == mcrm.EConflict {
 			fail := s.event(r, evFactorEnrolFail, "failure")

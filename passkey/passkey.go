@@ -152,6 +152,9 @@ type Request struct {
 	SessionID string
 	// Name is the label the user gives a new passkey (registration only).
 	Name string
+	// RequireUV refuses a registration whose authenticator did not verify
+	// the user, whatever the server-wide Config says (a tenant's policy).
+	RequireUV bool
 }
 
 // Credential describes a stored passkey; nothing in it is secret.
@@ -351,7 +354,11 @@ func (s *Service) FinishRegistration(ctx context.Context, u User, challengeID st
 	if err != nil {
 		return Credential{}, protocolFail(err)
 	}
-	if err := checkFlags(parsed.Response.AttestationObject.AuthData.Flags, sd.UserVerification); err != nil {
+	uv := sd.UserVerification
+	if req.RequireUV {
+		uv = protocol.VerificationRequired
+	}
+	if err := checkFlags(parsed.Response.AttestationObject.AuthData.Flags, uv); err != nil {
 		return Credential{}, err
 	}
 	w, _, err := s.loadUser(ctx, u)

@@ -646,3 +646,30 @@ func mustFind(t *testing.T, e *env, sk *softkey.Authenticator) string {
 	t.Fatalf("credential not stored")
 	return ""
 }
+
+// A tenant policy can demand user verification at registration even when
+// the server-wide relying party only prefers it.
+func TestRegistrationRequireUVPerRequest(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		e := newEnv(t, db, nil)
+		sk := newKey(t)
+		sk.Flags.UV = false
+		opts, id, err := e.svc.BeginRegistration(ctx, e.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := sk.Register(opts)
+		_, err = e.svc.FinishRegistration(ctx, e.user, id, body, passkey.Request{RequireUV: true})
+		wantCode(t, err, mcrm.EUnauthorized, passkey.CodeUserVerification)
+		creds, _ := e.svc.Credentials(ctx, e.user)
+		if len(creds) != 0 {
+			t.Fatalf("%d credentials stored after a refused registration", len(creds))
+		}
+		// The same authenticator without the per-request demand registers.
+		opts, id, _ = e.svc.BeginRegistration(ctx, e.user)
+		body, _ = sk.Register(opts)
+		if _, err := e.svc.FinishRegistration(ctx, e.user, id, body, passkey.Request{}); err != nil {
+			t.Fatalf("without RequireUV: %v", err)
+		}
+	})
+}
