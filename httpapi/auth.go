@@ -252,6 +252,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if stage == sqlstore.StageFull {
+		s.notifyRisk(ctx, t.ID, u.ID, assessment, jkt)
+	}
 	out := tokenResponse{Risk: &riskView{Level: string(assessment.Level), Signals: assessment.Names()}}
 	if stage == sqlstore.StageMFA {
 		out.Factors = factors
@@ -270,6 +273,26 @@ func sessionKind(v string) (string, error) {
 		return sqlstore.SessionCookie, nil
 	}
 	return "", mcrm.FieldErr("session", "invalid", "token or cookie")
+}
+
+// notifyRisk mails the user about a completed sign-in of medium or high
+// risk (AUTH-15), naming the signals. A sign-in whose only signal is that
+// no device key was presented (every browser sign-in) is not worth a mail
+// each time. Best effort: a failure to queue does not undo the sign-in.
+func (s *Server) notifyRisk(ctx context.Context, tenantID, userID string, a risk.Assessment, jkt string) {
+	if !a.NotifyUser() || (jkt == "" && len(a.Signals) == 1 && a.Signals[0].Name == risk.SignalNewDevice) {
+		return
+	}
+	var lines []string
+	for _, sig := range a.Signals {
+		lines = append(lines, "  - "+sig.Name+": "+sig.Detail)
+	}
+	text := "Your mcrm account was just signed in to, and the sign-in looked unusual (" + string(a.Level) + " risk):\n\n" +
+		strings.Join(lines, "\n") + "\n\nIf this was you, nothing needs doing. If not, change your password, end your other sessions\n" +
+		"from your account page and tell your administrator.\n"
+	if err := s.db.NotifyUser(ctx, tenantID, userID, "security_notice", "Unusual sign-in to your mcrm account", text); err != nil {
+		s.log.WarnContext(ctx, "could not queue a sign-in notice", "error", errText(err))
+	}
 }
 
 // assess observes the login and scores it against the user's history
@@ -418,6 +441,7 @@ func (s *Server) loginMFA(w http.ResponseWriter, r *http.Request) {
 	if login, a, err := s.assess(ctx, p.TenantID, p.UserID, clientAddr(r), sess.JKT); err == nil {
 		login.Outcome = risk.OutcomeSuccess
 		_, _ = s.db.RecordLogin(ctx, p.TenantID, p.UserID, login, a)
+		s.notifyRisk(ctx, p.TenantID, p.UserID, a, sess.JKT)
 	}
 	s.writeSession(w, r, p.TenantID, p.UserID, issued, tokenResponse{})
 }

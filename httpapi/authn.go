@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +85,10 @@ func (s *Server) authn(allowEnrol bool, next http.HandlerFunc) http.HandlerFunc 
 		p := &sess.Principal
 		if ip, err := netip.ParseAddr(clientIP(r)); err == nil {
 			p.IP = ip
+			if err := s.sessionMoved(r, sess, ip); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = context.WithValue(ctx, keySession, sess)
@@ -240,4 +245,35 @@ func (s *Server) now() time.Time {
 		return s.cfg.Now()
 	}
 	return time.Now()
+}
+
+// sessionMoved handles a request from another address than the session's
+// previous one (AUTH-13). It never signs the user out: a move to another
+// network is recorded (session_ip_change), and a move to another country
+// within minutes also ends the step-up window. A move inside the same
+// network is not even recorded.
+func (s *Server) sessionMoved(r *http.Request, sess *sqlstore.Session, ip netip.Addr) error {
+	prev, err := netip.ParseAddr(sess.LastIP)
+	if err != nil || prev == ip {
+		return nil
+	}
+	now := time.Now()
+	change := s.risk.SessionIPChange(prev, now, ip, now)
+	if len(change.Signals) == 0 {
+		return nil
+	}
+	names := make([]string, len(change.Signals))
+	for i, sig := range change.Signals {
+		names[i] = sig.Name
+	}
+	ev := s.event(r, "session_ip_change", "success")
+	ev.TenantID, ev.Actor = sess.Principal.TenantID, sess.Principal.UserID
+	ev.Detail = "signals=" + strings.Join(names, ",") + " risk_delta=" + strconv.Itoa(change.RiskDelta) + " step_up=" + strconv.FormatBool(change.StepUp)
+	if err := s.db.SessionMoved(r.Context(), sess.Principal.TenantID, sess.Principal.SessionID, ip.String(), change.StepUp, ev); err != nil {
+		return err
+	}
+	if change.StepUp {
+		sess.Principal.AuthTime = time.Time{}
+	}
+	return nil
 }

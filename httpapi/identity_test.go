@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +21,8 @@ import (
 	"mcrm/dbtest"
 	"mcrm/dpop"
 	"mcrm/httpapi"
+	"mcrm/password"
+	"mcrm/risk"
 	"mcrm/sqlstore"
 )
 
@@ -515,4 +519,144 @@ func TestIdentityPasskeyThrottle(t *testing.T) {
 			t.Fatalf("authn_login_fail events %d, want 10", n)
 		}
 	})
+}
+
+// geoByNet is a GeoIP stand-in: documentation networks in fixed countries.
+type geoByNet map[string]string
+
+func (g geoByNet) Lookup(ip netip.Addr) (risk.Location, bool) {
+	for prefix, country := range g {
+		if netip.MustParsePrefix(prefix).Contains(ip) {
+			return risk.Location{Country: country}, true
+		}
+	}
+	return risk.Location{}, false
+}
+
+// from sends a request as if from addr (the harness's own client always
+// comes from 127.0.0.1), through the same handler.
+func from(e *apitest.Env, addr, token, method, path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, e.Server.URL+path, nil)
+	req.RemoteAddr = addr + ":40000"
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	e.API.ServeHTTP(rec, req)
+	return rec
+}
+
+// An address change never signs a mobile user out (AUTH-13): a move to
+// another network is recorded as session_ip_change; a move to another
+// country within minutes also ends the step-up window.
+func TestIdentitySessionIPChange(t *testing.T) {
+	for _, backend := range dbtest.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := apitest.NewWith(t, backend, func(c *httpapi.Config) {
+				c.Geo = geoByNet{"127.0.0.0/8": "DE", "198.51.100.0/24": "DE", "203.0.113.0/24": "CN"}
+			})
+			tok := e.LoginStrong(e.Tenant.Name, adminEmail(e.Tenant))
+			if r := from(e, "127.0.0.1", tok, "GET", "/api/v1/exports/accounts"); r.Code != 200 {
+				t.Fatalf("export from the sign-in address: %d", r.Code)
+			}
+			// Same country, other network: allowed, recorded, step-up kept.
+			if r := from(e, "198.51.100.7", tok, "GET", "/api/v1/exports/accounts"); r.Code != 200 {
+				t.Fatalf("export after a move within the country: %d %s", r.Code, r.Body)
+			}
+			if n := eventCount(t, e, e.Tenant.ID, "session_ip_change"); n != 1 {
+				t.Fatalf("session_ip_change events %d, want 1", n)
+			}
+			// Another country a moment later: still signed in, but the
+			// next sensitive operation needs a step-up.
+			if r := from(e, "203.0.113.9", tok, "GET", "/api/v1/me"); r.Code != 200 {
+				t.Fatalf("request after a move abroad: %d", r.Code)
+			}
+			if r := from(e, "203.0.113.9", tok, "GET", "/api/v1/exports/accounts"); r.Code != 401 || !strings.Contains(r.Body.String(), string(mcrm.EStepUpRequired)) {
+				t.Fatalf("export after a move abroad: %d %s", r.Code, r.Body)
+			}
+			var detail string
+			e.DB.SQL().QueryRow(`SELECT detail FROM security_events WHERE tenant_id = $1 AND action = 'session_ip_change' AND detail LIKE '%step_up=true%'`, e.Tenant.ID).Scan(&detail)
+			if !strings.Contains(detail, "session_ip_change") {
+				t.Fatalf("no step-up session_ip_change event: %q", detail)
+			}
+			// Requests from the same address again record nothing more.
+			from(e, "203.0.113.9", tok, "GET", "/api/v1/me")
+			if n := eventCount(t, e, e.Tenant.ID, "session_ip_change"); n != 2 {
+				t.Fatalf("session_ip_change events %d, want 2", n)
+			}
+		})
+	}
+}
+
+// AUTH-09: an ended session answers reauth_required, an expired access
+// token token_expired; every sign-in gets a new session id, also when the
+// browser already holds a cookie (no fixation).
+func TestIdentityReauthAndFixation(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *apitest.Env, _ string) {
+		e.AddUser(e.Tenant.ID, "rep@fix.example", "Rep", mcrm.RoleSalesRep, "")
+		a := e.Do("", "POST", "/api/v1/auth/login", loginBody(e.Tenant.Name, "rep@fix.example", apitest.Password), nil)
+		b := e.Do("", "POST", "/api/v1/auth/login", loginBody(e.Tenant.Name, "rep@fix.example", apitest.Password), nil)
+		if a.JSON["session_id"] == b.JSON["session_id"] || a.JSON["access_token"] == b.JSON["access_token"] {
+			t.Fatal("two sign-ins share a session")
+		}
+		ts := func(d time.Duration) string { return time.Now().UTC().Add(d).Format("2006-01-02T15:04:05.000000Z") }
+		// Idle for 31 minutes (never used, so not cached).
+		if _, err := e.DB.RawWriter().Exec(`UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, ts(-31*time.Minute), a.JSON["session_id"]); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.Do(a.JSON["access_token"].(string), "GET", "/api/v1/me", nil, nil); r.Status != 401 || !strings.Contains(string(r.Body), `"code":"reauth_required"`) {
+			t.Fatalf("idle session: %d %s", r.Status, r.Body)
+		}
+		// An access token past its 10 minutes in a live session.
+		if _, err := e.DB.RawWriter().Exec(`UPDATE session_tokens SET expires_at = $1 WHERE session_id = $2 AND kind = 'access'`, ts(-time.Second), b.JSON["session_id"]); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.Do(b.JSON["access_token"].(string), "GET", "/api/v1/me", nil, nil); r.Status != 401 || !strings.Contains(string(r.Body), `"code":"token_expired"`) {
+			t.Fatalf("expired access token: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do("", "POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": b.JSON["refresh_token"]}, nil); r.Status != 200 {
+			t.Fatalf("refresh after expiry: %d %s", r.Status, r.Body)
+		}
+		// A browser that arrives with a cookie gets a new one.
+		body := loginBody(e.Tenant.Name, "rep@fix.example", apitest.Password)
+		body["session"] = "cookie"
+		c1 := e.Do("", "POST", "/api/v1/auth/login", body, nil)
+		old := strings.SplitN(c1.Header.Get("Set-Cookie"), ";", 2)[0]
+		c2 := e.Do("", "POST", "/api/v1/auth/login", body, map[string]string{"Cookie": old})
+		if nw := strings.SplitN(c2.Header.Get("Set-Cookie"), ";", 2)[0]; nw == old || c1.JSON["session_id"] == c2.JSON["session_id"] {
+			t.Fatal("a sign-in kept the cookie the browser came with")
+		}
+	})
+}
+
+// A reused refresh token mails the user a security notice (AUTH-11).
+func TestIdentityReuseNotifies(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *apitest.Env, _ string) {
+		e.AddUser(e.Tenant.ID, "rep@notice.example", "Rep", mcrm.RoleSalesRep, "")
+		l := e.Do("", "POST", "/api/v1/auth/login", loginBody(e.Tenant.Name, "rep@notice.example", apitest.Password), nil)
+		e.Do("", "POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": l.JSON["refresh_token"]}, nil)
+		e.Do("", "POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": l.JSON["refresh_token"]}, nil)
+		var n int
+		e.DB.SQL().QueryRow(`SELECT COUNT(*) FROM mail_outbox WHERE tenant_id = $1 AND kind = 'security_notice'`, e.Tenant.ID).Scan(&n)
+		if n != 1 {
+			t.Fatalf("%d security notices queued, want 1", n)
+		}
+	})
+}
+
+// AUTH-02: a sign-in that finds a hash made with other parameters
+// replaces it with one made with the configured ones.
+func TestIdentityRehashOnLogin(t *testing.T) {
+	e := apitest.NewWith(t, "sqlite", func(c *httpapi.Config) {
+		c.Argon2 = password.Params{Memory: 20 * 1024, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
+	})
+	id := e.AddUser(e.Tenant.ID, "rep@rehash.example", "Rep", mcrm.RoleSalesRep, "")
+	before, _ := e.DB.UserForLogin(context.Background(), e.Tenant.ID, "rep@rehash.example")
+	if !strings.HasPrefix(before.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("harness hash %q", before.PasswordHash[:30])
+	}
+	e.Login(e.Tenant.Name, "rep@rehash.example")
+	after, _ := e.DB.UserForLogin(context.Background(), e.Tenant.ID, "rep@rehash.example")
+	if !strings.HasPrefix(after.PasswordHash, "$argon2id$v=19$m=20480,t=2,p=1$") || after.ID != id {
+		t.Fatalf("after sign-in: %q", after.PasswordHash[:30])
+	}
+	e.Login(e.Tenant.Name, "rep@rehash.example") // the new hash verifies
 }

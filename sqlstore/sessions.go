@@ -97,6 +97,7 @@ type Session struct {
 	Principal    mcrm.Principal
 	Kind, Stage  string
 	JKT          string
+	LastIP       string // address of the session's previous request
 	csrfHash     string
 	TokenExpires time.Time
 	Expires      time.Time
@@ -113,6 +114,18 @@ func (s *Session) CheckCSRF(token string) bool {
 }
 
 var errBadToken = mcrm.Errorf(mcrm.EUnauthorized, "invalid or expired token")
+
+// errReauth answers a token whose session has ended (idle, expired,
+// revoked): the client must sign in again. errTokenExpired answers an
+// access token past its 10 minutes in a live session: the client should
+// refresh. Both are 401; the field code tells the client what to do, and
+// only someone holding the token sees it.
+var (
+	errReauth = &mcrm.Error{Code: mcrm.EUnauthorized, Message: "the session has ended: sign in again",
+		Fields: []mcrm.FieldError{{Field: "Authorization", Code: "reauth_required", Message: "the session ended (idle, expired or revoked)"}}}
+	errTokenExpired = &mcrm.Error{Code: mcrm.EUnauthorized, Message: "the access token has expired: refresh it",
+		Fields: []mcrm.FieldError{{Field: "Authorization", Code: "token_expired", Message: "exchange the refresh token for a new access token"}}}
+)
 
 // StartSession stores a sign-in and its first tokens, and the event, in
 // one transaction.
@@ -210,6 +223,7 @@ type sessionRow struct {
 	tenantID, id, userID, kind, stage string
 	jkt, csrf, strongAt, revokedAt    sql.NullString
 	amr, authTime, expires, lastSeen  string
+	lastIP                            string
 	idle                              int64
 	role                              string
 	tz                                sql.NullString
@@ -218,7 +232,7 @@ type sessionRow struct {
 	tokUsed                           sql.NullString
 }
 
-const sessionSelect = `SELECT s.tenant_id, s.id, s.user_id, s.kind, s.stage, s.jkt, s.csrf_hash, s.strong_at, s.revoked_at, s.amr, s.auth_time, s.expires_at, s.last_seen_at, s.idle_seconds,
+const sessionSelect = `SELECT s.tenant_id, s.id, s.user_id, s.kind, s.stage, s.jkt, s.csrf_hash, s.strong_at, s.revoked_at, s.amr, s.auth_time, s.expires_at, s.last_seen_at, s.last_ip, s.idle_seconds,
         u.role, u.time_zone, u.active, t.kind, t.expires_at, t.used_at
     FROM session_tokens t
     JOIN sessions s ON s.tenant_id = t.tenant_id AND s.id = t.session_id
@@ -227,7 +241,7 @@ const sessionSelect = `SELECT s.tenant_id, s.id, s.user_id, s.kind, s.stage, s.j
 
 func scanSession(row interface{ Scan(...any) error }) (*sessionRow, error) {
 	var r sessionRow
-	err := row.Scan(&r.tenantID, &r.id, &r.userID, &r.kind, &r.stage, &r.jkt, &r.csrf, &r.strongAt, &r.revokedAt, &r.amr, &r.authTime, &r.expires, &r.lastSeen, &r.idle,
+	err := row.Scan(&r.tenantID, &r.id, &r.userID, &r.kind, &r.stage, &r.jkt, &r.csrf, &r.strongAt, &r.revokedAt, &r.amr, &r.authTime, &r.expires, &r.lastSeen, &r.lastIP, &r.idle,
 		&r.role, &r.tz, &r.active, &r.tokKind, &r.tokExpires, &r.tokUsed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadToken
@@ -250,7 +264,7 @@ func (r *sessionRow) live(t time.Time) bool {
 
 func (r *sessionRow) session() *Session {
 	s := &Session{
-		Kind: r.kind, Stage: r.stage, JKT: r.jkt.String, csrfHash: r.csrf.String,
+		Kind: r.kind, Stage: r.stage, JKT: r.jkt.String, csrfHash: r.csrf.String, LastIP: r.lastIP,
 		TokenExpires: parseTS(r.tokExpires), Expires: parseTS(r.expires), Idle: time.Duration(r.idle) * time.Second,
 		Principal: mcrm.Principal{TenantID: r.tenantID, UserID: r.userID, Role: r.role, SessionID: r.id, DeviceKey: r.jkt.String},
 	}
@@ -278,9 +292,13 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*Session, error) 
 	hash := TokenHash(token)
 	t := time.Now()
 	if e := db.auth.get(hash); e != nil {
-		if !t.Before(e.tokenExpires) || !t.Before(e.s.Expires) || t.Sub(e.seen()) > e.s.Idle {
+		if !t.Before(e.s.Expires) || t.Sub(e.seen()) > e.s.Idle {
 			db.auth.evictToken(hash)
-			return nil, errBadToken
+			return nil, errReauth
+		}
+		if !t.Before(e.tokenExpires) {
+			db.auth.evictToken(hash)
+			return nil, errTokenExpired
 		}
 		db.touch(e, t)
 		s := *e.s
@@ -291,8 +309,14 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*Session, error) 
 	if err != nil {
 		return nil, err
 	}
-	if r.tokKind != "access" || r.tokUsed.Valid || !t.Before(parseTS(r.tokExpires)) || !r.live(t) {
+	if r.tokKind != "access" || r.tokUsed.Valid {
 		return nil, errBadToken
+	}
+	if !r.live(t) {
+		return nil, errReauth
+	}
+	if !t.Before(parseTS(r.tokExpires)) {
+		return nil, errTokenExpired
 	}
 	s := r.session()
 	e := &authEntry{s: s, tokenExpires: s.TokenExpires, hash: hash}
@@ -448,11 +472,11 @@ func (db *DB) StepUpAt(ctx context.Context, tenantID, sessionID string, amr []st
 // sessionByID reads a session (with its user) inside a transaction.
 func (tx *Tx) sessionByID(ctx context.Context, tenantID, id string) (*sessionRow, error) {
 	var r sessionRow
-	err := tx.QueryRowContext(ctx, `SELECT s.tenant_id, s.id, s.user_id, s.kind, s.stage, s.jkt, s.csrf_hash, s.strong_at, s.revoked_at, s.amr, s.auth_time, s.expires_at, s.last_seen_at, s.idle_seconds,
+	err := tx.QueryRowContext(ctx, `SELECT s.tenant_id, s.id, s.user_id, s.kind, s.stage, s.jkt, s.csrf_hash, s.strong_at, s.revoked_at, s.amr, s.auth_time, s.expires_at, s.last_seen_at, s.last_ip, s.idle_seconds,
         u.role, u.time_zone, u.active
         FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id AND u.deleted_at IS NULL
         WHERE s.tenant_id = $1 AND s.id = $2`, tenantID, id).
-		Scan(&r.tenantID, &r.id, &r.userID, &r.kind, &r.stage, &r.jkt, &r.csrf, &r.strongAt, &r.revokedAt, &r.amr, &r.authTime, &r.expires, &r.lastSeen, &r.idle,
+		Scan(&r.tenantID, &r.id, &r.userID, &r.kind, &r.stage, &r.jkt, &r.csrf, &r.strongAt, &r.revokedAt, &r.amr, &r.authTime, &r.expires, &r.lastSeen, &r.lastIP, &r.idle,
 			&r.role, &r.tz, &r.active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadToken
@@ -525,7 +549,12 @@ func (db *DB) Refresh(ctx context.Context, refreshToken, jkt string, ev, reuseEv
 				return err
 			}
 			reuseEv.TenantID, reuseEv.Actor, reuseEv.SessionID = reused.tenantID, reused.userID, reused.id
-			return tx.Event(ctx, reuseEv)
+			if err := tx.Event(ctx, reuseEv); err != nil {
+				return err
+			}
+			return tx.NotifyUser(ctx, reused.tenantID, reused.userID, "security_notice",
+				"A signed-in device of yours was signed out",
+				"One of your mcrm sessions presented a refresh token that had already been used. That usually means a copy\nof the token was taken from the device, so the session was ended on every device that used it.\n\nSign in again. If you did not expect this, change your password and tell your administrator.\n")
 		})
 		if rerr != nil {
 			return Issued{}, rerr
@@ -660,4 +689,45 @@ func (db *DB) PruneSessions(ctx context.Context, cutoff time.Time) (int64, error
 		return nil
 	})
 	return n, err
+}
+
+// NotifyUser queues a security notice to the user's email in the
+// transaction (AUTH-11, AUTH-15). A user without an email gets none.
+func (tx *Tx) NotifyUser(ctx context.Context, tenantID, userID, kind, subject, text string) error {
+	var email sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT email FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`, tenantID, userID).Scan(&email)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && email.String == "" {
+		return nil
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	_, err = tx.EnqueueMail(ctx, OutboxMail{TenantID: tenantID, Kind: kind, To: email.String, Subject: subject, Text: text,
+		ExpiresAt: time.Now().Add(24 * time.Hour)}, time.Now())
+	return err
+}
+
+// NotifyUser is Tx.NotifyUser in its own transaction.
+func (db *DB) NotifyUser(ctx context.Context, tenantID, userID, kind, subject, text string) error {
+	return db.InTx(ctx, func(tx *Tx) error { return tx.NotifyUser(ctx, tenantID, userID, kind, subject, text) })
+}
+
+// SessionMoved records that a session's requests now come from ip
+// (AUTH-13): the new address, the event, and when stepUp is set the end
+// of the session's step-up window, so the next sensitive operation asks
+// for a strong authentication again. The session itself goes on: mobile
+// clients change address all the time.
+func (db *DB) SessionMoved(ctx context.Context, tenantID, sessionID, ip string, stepUp bool, ev Event) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		q := `UPDATE sessions SET last_ip = $1 WHERE tenant_id = $2 AND id = $3`
+		if stepUp {
+			q = `UPDATE sessions SET last_ip = $1, strong_at = NULL WHERE tenant_id = $2 AND id = $3`
+		}
+		if _, err := tx.ExecContext(ctx, q, ip, tenantID, sessionID); err != nil {
+			return mapErr(err)
+		}
+		tx.evictSession(tenantID, sessionID)
+		ev.SessionID = sessionID
+		return tx.Event(ctx, ev)
+	})
 }
