@@ -173,7 +173,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		fail("unknown")
 		return
 	}
-	rehash, err := password.Verify(ctx, req.Password, u.PasswordHash, s.cfg.Argon2)
+	rehash, err := password.Verify(ctx, password.Normalize(req.Password), u.PasswordHash, s.cfg.Argon2)
 	if err != nil || !u.Active {
 		if err == nil {
 			fail("inactive")
@@ -187,7 +187,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rehash {
-		if h, err := password.Hash(ctx, req.Password, s.cfg.Argon2); err == nil {
+		if h, err := password.Hash(ctx, password.Normalize(req.Password), s.cfg.Argon2); err == nil {
 			_ = s.db.RehashPassword(ctx, t.ID, u.ID, u.PasswordHash, h)
 		}
 	}

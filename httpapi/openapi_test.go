@@ -1031,6 +1031,9 @@ func testOpenAPI(t *testing.T, backend string) {
 	r = s.do(oaCall{token: admin, method: "GET", path: "/api/v1/exports/contacts?format=pdf", status: http.StatusBadRequest, breaks: "query format"})
 	problemCode(t, r, mcrm.EInvalid)
 
+	// Password change, forgotten password and reset, and the policy.
+	oaAccount(t, s, e, admin)
+
 	// Sign-out ends the token.
 	s.do(oaCall{token: rep, method: "POST", path: "/api/v1/auth/logout", status: http.StatusNoContent})
 	s.do(oaCall{token: rep, method: "GET", path: "/api/v1/me", status: http.StatusUnauthorized})

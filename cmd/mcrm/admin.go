@@ -65,7 +65,7 @@ func createTenant(ctx context.Context, db *sqlstore.DB, name, email string, out 
 	if err != nil {
 		return err
 	}
-	hash, err := password.Hash(ctx, pw, password.Default)
+	hash, err := password.Hash(ctx, password.Normalize(pw), password.Default)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func cmdSetPassword(ctx context.Context, args []string, stdin io.Reader, stdout,
 		}
 		return err
 	}
-	hash, err := password.Hash(ctx, pw, password.Default)
+	hash, err := password.Hash(ctx, password.Normalize(pw), password.Default)
 	if err != nil {
 		return err
 	}
