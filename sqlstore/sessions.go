@@ -301,8 +301,7 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*Session, error) 
 			return nil, errTokenExpired
 		}
 		db.touch(e, t)
-		s := *e.s
-		return &s, nil
+		return e.s.clone(), nil
 	}
 	epoch := db.auth.epoch.Load()
 	r, err := scanSession(db.reads.QueryRowContext(ctx, sessionSelect, hash))
@@ -323,8 +322,17 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*Session, error) 
 	e.lastSeen.Store(parseTS(r.lastSeen).UnixNano())
 	db.auth.put(hash, e, epoch)
 	db.touch(e, t)
-	out := *s
-	return &out, nil
+	return s.clone(), nil
+}
+
+// clone is the per-request copy of a cached session. The AMR slice is
+// copied as well: a shallow copy would share its backing array with the
+// cache, so a request editing its Principal would change what later
+// requests see (and race them).
+func (s *Session) clone() *Session {
+	c := *s
+	c.Principal.AMR = slices.Clone(s.Principal.AMR)
+	return &c
 }
 
 // touch moves the idle clock. It runs at most once a minute per session
@@ -529,7 +537,12 @@ func (db *DB) Refresh(ctx context.Context, refreshToken, jkt string, ev, reuseEv
 			return mapErr(err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errBadToken
+			// A concurrent refresh consumed the token between the read
+			// above and this update (PostgreSQL, READ COMMITTED; SQLite's
+			// single writer serialises and takes the branch above). Two
+			// presentations at once are reuse as much as two in a row.
+			reused = r
+			return ErrTokenReused
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE tenant_id = $2 AND id = $3`, ts(t), r.tenantID, r.id); err != nil {
 			return mapErr(err)
