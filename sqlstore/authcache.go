@@ -24,9 +24,47 @@ type authCache struct {
 	mu      sync.RWMutex
 	entries map[string]*authEntry // token hash → entry
 	// epoch moves on every eviction. A reader that started its database
-	// read before an eviction does not cache what it read: the row may be
-	// from before the revocation.
-	epoch atomic.Uint64
+	// read before an eviction that concerns its session does not cache
+	// what it read: the row may be from before the revocation. recent
+	// remembers the last evictions so that one in another tenant (on
+	// PostgreSQL every node hears every tenant's) does not cost a miss.
+	epoch  atomic.Uint64
+	recent [recentEvictions]eviction // indexed by epoch % recentEvictions
+}
+
+// eviction is what one epoch step dropped: a token hash, a session, a
+// user, or everything (all).
+type eviction struct {
+	epoch                             uint64
+	hash, tenantID, sessionID, userID string
+	all                               bool
+}
+
+const recentEvictions = 1024
+
+// note records an eviction; the caller holds mu.
+func (c *authCache) note(ev eviction) {
+	ev.epoch = c.epoch.Add(1)
+	c.recent[ev.epoch%recentEvictions] = ev
+}
+
+// staleSince reports whether an eviction after epoch may concern e (or
+// the evictions since then are no longer all remembered); the caller
+// holds mu.
+func (c *authCache) staleSince(epoch uint64, hash string, e *authEntry) bool {
+	now := c.epoch.Load()
+	if now-epoch >= recentEvictions {
+		return now != epoch
+	}
+	p := &e.s.Principal
+	for n := epoch + 1; n <= now; n++ {
+		ev := c.recent[n%recentEvictions]
+		if ev.epoch != n || ev.all || ev.hash == hash ||
+			ev.tenantID == p.TenantID && (ev.sessionID != "" && ev.sessionID == p.SessionID || ev.userID != "" && ev.userID == p.UserID) {
+			return true
+		}
+	}
+	return false
 }
 
 const (
@@ -60,7 +98,7 @@ func (c *authCache) put(hash string, e *authEntry, epoch uint64) {
 	e.cachedAt = time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.epoch.Load() != epoch {
+	if c.staleSince(epoch, hash, e) {
 		return
 	}
 	if c.entries == nil || len(c.entries) >= cacheMaxSize {
@@ -74,7 +112,7 @@ func (c *authCache) put(hash string, e *authEntry, epoch uint64) {
 func (c *authCache) evictToken(hash string) {
 	c.mu.Lock()
 	delete(c.entries, hash)
-	c.epoch.Add(1)
+	c.note(eviction{hash: hash})
 	c.mu.Unlock()
 }
 
@@ -83,7 +121,7 @@ func (c *authCache) evictToken(hash string) {
 func (c *authCache) evict(tenantID, sessionID, userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch.Add(1)
+	c.note(eviction{tenantID: tenantID, sessionID: sessionID, userID: userID})
 	for h, e := range c.entries {
 		p := &e.s.Principal
 		if p.TenantID == tenantID && (sessionID != "" && p.SessionID == sessionID || userID != "" && p.UserID == userID) {
@@ -95,7 +133,7 @@ func (c *authCache) evict(tenantID, sessionID, userID string) {
 func (c *authCache) clear() {
 	c.mu.Lock()
 	c.entries = nil
-	c.epoch.Add(1)
+	c.note(eviction{all: true})
 	c.mu.Unlock()
 }
 
