@@ -237,16 +237,48 @@ func (tx *Tx) throttleVerdict(ctx context.Context, k ThrottleKey, lim ThrottleLi
 	}
 	refuse(ScopeAccount, acct, lim.AccountMax, lim.AccountWindow)
 	// For the network, what must leave the window is an account: its
-	// latest failure there.
-	nets, err := tx.strings(ctx, `SELECT MAX(at) FROM auth_failures WHERE net_key = $1 AND at > $2 GROUP BY tenant_id, account_key`,
-		k.Net, at.Add(-lim.NetWindow).UTC().Format(timeLayout))
+	// latest confirmed failure there. Accounts with only attempts in
+	// flight count too (so a parallel burst cannot get more than the
+	// limit through), but they settle within seconds, so a refusal they
+	// cause asks to retry shortly rather than in a day: a crowd of real
+	// users signing in at once behind one NAT is slowed, not locked out.
+	// A pending row older than a minute is an attempt that never
+	// finished (a dropped connection, a crashed node): a failure.
+	rows, err := tx.QueryContext(ctx, `SELECT MAX(CASE WHEN pending AND at > $3 THEN '' ELSE at END), COUNT(*) FROM auth_failures WHERE net_key = $1 AND at > $2 GROUP BY tenant_id, account_key`,
+		k.Net, at.Add(-lim.NetWindow).UTC().Format(timeLayout), at.Add(-time.Minute).UTC().Format(timeLayout))
 	if err != nil {
-		return v, err
+		return v, mapErr(err)
 	}
-	sort.Strings(nets)
-	refuse(ScopeNetwork, nets, lim.NetAccounts, lim.NetWindow)
+	var confirmed []string
+	inFlight := 0
+	for rows.Next() {
+		var latest string
+		var n int
+		if err := rows.Scan(&latest, &n); err != nil {
+			rows.Close()
+			return v, mapErr(err)
+		}
+		if latest == "" {
+			inFlight++
+		} else {
+			confirmed = append(confirmed, latest)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return v, mapErr(err)
+	}
+	sort.Strings(confirmed)
+	refuse(ScopeNetwork, confirmed, lim.NetAccounts, lim.NetWindow)
+	if v.Allowed && lim.NetAccounts > 0 && len(confirmed)+inFlight >= lim.NetAccounts {
+		v = ThrottleVerdict{Allowed: false, Scope: ScopeNetwork, RetryAfter: inFlightRetry}
+	}
 	return v, nil
 }
+
+// inFlightRetry is the wait a refusal caused by attempts still in flight
+// asks for: about one password check's time, with margin.
+const inFlightRetry = 2 * time.Second
 
 func (tx *Tx) strings(ctx context.Context, q string, args ...any) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -394,6 +395,37 @@ func TestContractThrottleNetworkConcurrent(t *testing.T) {
 		wg.Wait()
 		if allowed != guardLimits.NetAccounts {
 			t.Fatalf("allowed %d, want %d", allowed, guardLimits.NetAccounts)
+		}
+	})
+}
+
+// Real users signing in together behind one NAT fill the network limit
+// only while their attempts are in flight: the refusal asks for a retry
+// in seconds, not a day, and once they succeeded the network is free.
+func TestContractThrottleNetworkInFlightIsShortWait(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ten := dbtest.Name("t")
+		lim := sqlstore.ThrottleLimits{PairMax: 10, PairWindow: time.Hour, AccountMax: 100, AccountWindow: time.Hour, NetAccounts: 5, NetWindow: 24 * time.Hour}
+		var keys []sqlstore.ThrottleKey
+		for i := range 5 {
+			k := sqlstore.ThrottleKey{TenantID: ten, Account: fmt.Sprintf("u:%d", i), Addr: "office", Net: "office-net"}
+			if v, err := db.ThrottleAttempt(ctx, k, lim, guardT0); err != nil || !v.Allowed {
+				t.Fatalf("attempt %d: %+v %v", i, v, err)
+			}
+			keys = append(keys, k)
+		}
+		sixth := sqlstore.ThrottleKey{TenantID: ten, Account: "u:6", Addr: "office", Net: "office-net"}
+		v, err := db.ThrottleAttempt(ctx, sixth, lim, guardT0.Add(time.Second))
+		if err != nil || v.Allowed || v.Scope != sqlstore.ScopeNetwork || v.RetryAfter != 2*time.Second {
+			t.Fatalf("sixth while five are in flight: %+v %v", v, err)
+		}
+		for _, k := range keys {
+			if err := db.ThrottleSuccess(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, err := db.ThrottleAttempt(ctx, sixth, lim, guardT0.Add(3*time.Second)); err != nil || !v.Allowed {
+			t.Fatalf("sixth after the others succeeded: %+v %v", v, err)
 		}
 	})
 }
