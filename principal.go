@@ -41,6 +41,21 @@ type Principal struct {
 	DeviceKey   string    // RFC 7638 thumbprint of the key the token is bound to (DPoP jkt)
 	DeviceID    string    // registered device using that key, empty when none
 	DeviceTrust string    // DeviceTrust* value; empty means unknown
+
+	// Access is the principal's role as the store needs it, resolved by
+	// the authentication step from Role (package authz implements it).
+	// Nil for CLI actors (System) and for principals built before access
+	// control, which fall back to the role-name rules below.
+	Access Access
+}
+
+// Access is what the store needs of a role: which records of an object
+// it reaches. Package authz decides; the store pushes the answer into
+// SQL so lists never filter in memory.
+type Access interface {
+	// RecordScope is "none", "own", "team", "territory" or "all" for
+	// reading (write false) or changing (write true) records of object.
+	RecordScope(object string, write bool) string
 }
 
 // Device trust levels, lowest first. The device step derives them from

@@ -136,10 +136,13 @@ var Entities = []*Entity{
 		Fields: []Field{
 			{Name: "email", Type: TEmail, Class: Personal, Required: true, Max: 254, Filter: true, Sort: true},
 			{Name: "name", Type: TString, Class: Personal, Required: true, Max: 200, Filter: true, Sort: true},
-			{Name: "role", Type: TEnum, Class: Internal, Required: true, Enum: Roles, Filter: true, Sort: true},
+			{Name: "role", Type: TString, Class: Internal, Required: true, Max: 40, Filter: true, Sort: true,
+				Doc: "a builtin role (admin, sales_manager, sales_rep, support_agent, marketing, auditor) or one the tenant defined"},
 			{Name: "team_id", Type: TRef, Ref: "teams", Class: Internal, Filter: true},
 			{Name: "time_zone", Type: TString, Class: Internal, Max: 64, Doc: "IANA time zone, e.g. Europe/Berlin; default UTC"},
 			{Name: "active", Type: TBool, Class: Internal, Filter: true},
+			{Name: "region", Type: TString, Class: Internal, Max: 100, Filter: true, Sort: true,
+				Doc: "the user's territory: roles with territory scope reach records owned by users of the same region"},
 		}}),
 	entity(Entity{Name: "products", Singular: "product", AdminWrite: true, NaturalKeys: []string{"name", "code"},
 		Fields: []Field{

@@ -158,9 +158,12 @@ func (tx *Tx) evict(tenantID, kind, id string) {
 }
 
 func (db *DB) applyEviction(tenantID, kind, id string) {
-	if kind == "s" {
+	switch kind {
+	case "s":
 		db.auth.evict(tenantID, id, "")
-	} else {
+	case "r":
+		db.roles.evict(tenantID + "/" + id)
+	default:
 		db.auth.evict(tenantID, "", id)
 	}
 }
@@ -183,6 +186,7 @@ func (db *DB) listenEvictions(ctx context.Context, pool *sql.DB) {
 	for ctx.Err() == nil {
 		err := db.listenOnce(ctx, pool)
 		db.auth.clear()
+		db.roles.clear()
 		if ctx.Err() != nil {
 			return
 		}
@@ -207,6 +211,7 @@ func (db *DB) listenOnce(ctx context.Context, pool *sql.DB) error {
 			return err
 		}
 		db.auth.clear()
+		db.roles.clear()
 		for {
 			n, err := pc.WaitForNotification(ctx)
 			if err != nil {

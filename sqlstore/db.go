@@ -60,6 +60,8 @@ type DB struct {
 	sealer mcrm.Sealer
 	// auth caches resolved access tokens (see authCache).
 	auth authCache
+	// roles caches tenants' own roles (see roleCache).
+	roles roleCache
 	// stopListen ends the PostgreSQL eviction listener.
 	stopListen context.CancelFunc
 }

@@ -48,6 +48,11 @@ func (tx *Tx) beforeWrite(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity
 				return mcrm.FieldErr("team_id", "unknown_reference", "no such team")
 			}
 		}
+		if role, _ := v["role"].(string); old == nil || old["role"] != v["role"] {
+			if err := tx.checkRole(ctx, p.TenantID, role); err != nil {
+				return err
+			}
+		}
 		if old != nil {
 			// Cached sessions carry the user's role and time zone.
 			tx.EvictUser(p.TenantID, old["id"].(string))

@@ -46,34 +46,105 @@ type scope struct {
 
 // readScope builds the visibility filter of p on entity e. Entities that
 // are not owned (users, teams, products, pipelines) are tenant-wide
-// reference data every member may read.
+// reference data every member may read, unless the role says otherwise.
 func readScope(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string) scope {
-	if p.SeesAll() || !e.Owned {
+	return roleScope(p, e, a, tenantPH, false)
+}
+
+// writeScope is the filter for updates and deletes.
+func writeScope(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string) scope {
+	return roleScope(p, e, a, tenantPH, true)
+}
+
+// roleScope turns the principal's record scope for e into SQL (AZ-03):
+// own, team (the manager hierarchy), territory (owners of the same
+// region) or all, widened by records shared with the user or their team
+// and, for accounts and what hangs off them, by account-team membership.
+// Without a resolved role (CLI actors, legacy principals) the role-name
+// rules of the foundation apply.
+func roleScope(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string, write bool) scope {
+	if p.System {
 		return scope{}
 	}
-	user := a.add(p.UserID)
-	sc := scope{cte: visibleOwnersCTE(tenantPH, user), pred: "t.owner_id IN (SELECT id FROM visible)"}
-	if e.Name == "notes" {
-		// A note is visible with its parent record.
-		var ors []string
-		ors = append(ors, sc.pred)
-		for _, parent := range mcrm.NoteParents {
-			ors = append(ors, fmt.Sprintf(`(t.parent_type = '%s' AND EXISTS (SELECT 1 FROM %s p WHERE p.tenant_id = t.tenant_id AND p.id = t.parent_id AND p.deleted_at IS NULL AND p.owner_id IN (SELECT id FROM visible)))`, parent, parent))
+	if p.Access == nil {
+		if write && (p.WritesAll() || !e.Owned) || !write && (p.SeesAll() || !e.Owned) {
+			return scope{}
 		}
-		sc.pred = "(" + strings.Join(ors, " OR ") + ")"
+		user := a.add(p.UserID)
+		return scope{cte: visibleOwnersCTE(tenantPH, user), pred: notesWiden(e, "t.owner_id IN (SELECT id FROM visible)")}
 	}
+	sc := scope{}
+	var base string
+	switch p.Access.RecordScope(e.Name, write) {
+	case "all":
+		return scope{}
+	case "team":
+		if !e.Owned {
+			return scope{}
+		}
+		user := a.add(p.UserID)
+		sc.cte = visibleOwnersCTE(tenantPH, user)
+		base = "t.owner_id IN (SELECT id FROM visible)"
+	case "territory":
+		if !e.Owned {
+			return scope{}
+		}
+		user := a.add(p.UserID)
+		base = `t.owner_id IN (SELECT r.id FROM users r WHERE r.tenant_id = ` + tenantPH + ` AND r.region = (SELECT me.region FROM users me WHERE me.tenant_id = ` + tenantPH + ` AND me.id = ` + user + `))`
+	case "own":
+		if !e.Owned {
+			// Reference data has no owner: "own" reaches only oneself.
+			if e.Name == "users" {
+				return scope{pred: "t.id = " + a.add(p.UserID)}
+			}
+			return scope{pred: "1 = 0"}
+		}
+		base = "t.owner_id = " + a.add(p.UserID)
+	default:
+		base = "1 = 0"
+	}
+	if e.Owned {
+		base = shareWiden(p, e, a, tenantPH, write, base)
+	}
+	sc.pred = notesWiden(e, base)
 	return sc
 }
 
-// writeScope is the filter for updates and deletes: the same hierarchy as
-// reads for owned records; reference data is written by admins only, which
-// the caller checks before building the statement.
-func writeScope(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string) scope {
-	if p.WritesAll() || !e.Owned {
-		return scope{}
-	}
+// shareWiden adds the records shared with the user or the user's team,
+// and those reached through account teams.
+func shareWiden(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string, write bool, base string) string {
 	user := a.add(p.UserID)
-	return scope{cte: visibleOwnersCTE(tenantPH, user), pred: "t.owner_id IN (SELECT id FROM visible)"}
+	access := ""
+	if write {
+		access = " AND s.access = 'edit'"
+	}
+	ors := []string{base, `EXISTS (SELECT 1 FROM record_shares s WHERE s.tenant_id = t.tenant_id AND s.entity = '` + e.Name + `' AND s.record_id = t.id` + access + `
+        AND (s.user_id = ` + user + ` OR s.team_id = (SELECT me.team_id FROM users me WHERE me.tenant_id = ` + tenantPH + ` AND me.id = ` + user + `)))`}
+	mAccess := ""
+	if write {
+		mAccess = " AND m.access = 'edit'"
+	}
+	switch e.Name {
+	case "accounts":
+		ors = append(ors, `EXISTS (SELECT 1 FROM account_team m WHERE m.tenant_id = t.tenant_id AND m.account_id = t.id AND m.user_id = `+user+mAccess+`)`)
+	case "contacts", "opportunities", "cases":
+		ors = append(ors, `EXISTS (SELECT 1 FROM account_team m WHERE m.tenant_id = t.tenant_id AND m.account_id = t.account_id AND m.user_id = `+user+mAccess+`)`)
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
+}
+
+// notesWiden makes a note visible with its parent record (the parent's
+// owner scope as computed for the note's owner predicate).
+func notesWiden(e *mcrm.Entity, pred string) string {
+	if e.Name != "notes" {
+		return pred
+	}
+	ors := []string{pred}
+	for _, parent := range mcrm.NoteParents {
+		inner := strings.ReplaceAll(pred, "t.", "p.")
+		ors = append(ors, fmt.Sprintf(`(t.parent_type = '%s' AND EXISTS (SELECT 1 FROM %s p WHERE p.tenant_id = t.tenant_id AND p.id = t.parent_id AND p.deleted_at IS NULL AND %s))`, parent, parent, inner))
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
 // CanWrite reports whether p may write records of e at all (before any
