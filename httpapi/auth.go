@@ -640,7 +640,10 @@ func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
 	users := mcrm.EntityByName("users")
-	v, err := s.db.Get(r.Context(), p, users, p.UserID)
+	// Everyone may read their own user, whatever their role's scope on
+	// users; its fields still pass through the role's field access.
+	sys := &mcrm.Principal{TenantID: p.TenantID, UserID: p.UserID, System: true}
+	v, err := s.db.Get(r.Context(), sys, users, p.UserID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

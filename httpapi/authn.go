@@ -83,6 +83,10 @@ func (s *Server) authn(allowEnrol bool, next http.HandlerFunc) http.HandlerFunc 
 			return
 		}
 		p := &sess.Principal
+		if err := s.resolveRole(r, p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if ip, err := netip.ParseAddr(clientIP(r)); err == nil {
 			p.IP = ip
 			if err := s.sessionMoved(r, sess, ip); err != nil {

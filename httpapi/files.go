@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"mcrm"
+	"mcrm/authz"
 	"mcrm/importer"
 	"mcrm/sqlstore"
 )
@@ -21,6 +22,14 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		s.writeError(w, r, mcrm.Errorf(mcrm.ENotFound, "no such entity"))
 		return
+	}
+	// An import creates and (with upsert keys) updates records: it needs
+	// all three, checked before the file is read.
+	for _, a := range []authz.Action{authz.Import, authz.Create, authz.Update} {
+		if err := s.allow(r, a, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if err := sqlstore.CanWrite(p, e); err != nil {
 		s.writeError(w, r, err)
@@ -140,7 +149,12 @@ func vcardExportable(e *mcrm.Entity) bool { return e.Field("emails") != nil }
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
 	// Bulk export is the quickest way to walk off with the customer base:
-	// it needs a strong authentication in the last 5 minutes (AUTH-09).
+	// it needs the export permission (and its context rules) and a strong
+	// authentication in the last 5 minutes (AUTH-09).
+	if err := s.allow(r, authz.Export, r.PathValue("entity")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.stepUp(r); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mcrm"
+	"mcrm/authz"
 	"mcrm/normalize"
 	"mcrm/record"
 	"mcrm/sqlstore"
@@ -20,9 +21,21 @@ import (
 // exit point of record data, where field-level filtering will sit.
 func present(p *mcrm.Principal, e *mcrm.Entity, v record.Values) *object {
 	out := newObject(len(e.Fields) + 4)
+	role := roleOf(p)
 	for i := range e.Fields {
 		f := &e.Fields[i]
-		switch t := v[f.Name].(type) {
+		val := v[f.Name]
+		if role != nil {
+			// Field-level security (AZ-04): hidden fields are left out,
+			// masked ones shown masked.
+			switch role.FieldAccess(e.Name, f.Name) {
+			case authz.Hidden:
+				continue
+			case authz.Masked:
+				val = authz.MaskValue(f, val)
+			}
+		}
+		switch t := val.(type) {
 		case time.Time:
 			out.Set(f.Name, t.UTC().Format(record.TimeLayout))
 			if f.Local {
@@ -83,7 +96,7 @@ func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) 
 			continue
 		case "sort":
 			lq.Sort, lq.Desc = strings.TrimPrefix(val, "-"), strings.HasPrefix(val, "-")
-			if f := e.Field(lq.Sort); f == nil || !f.Sort {
+			if f := e.Field(lq.Sort); f == nil || !f.Sort || !readable(p, e, lq.Sort) {
 				return lq, mcrm.FieldErr("sort", "unknown_field", "this field cannot be used to sort")
 			}
 			continue
@@ -97,6 +110,15 @@ func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) 
 		name, op := key, "eq"
 		if i := strings.IndexByte(key, '['); i > 0 && strings.HasSuffix(key, "]") {
 			name, op = key[:i], key[i+1:len(key)-1]
+		}
+		// A field the role may not read cannot be filtered on either:
+		// the answer is the one for a field that does not exist.
+		target := name
+		if name == "email" || name == "phone" {
+			target = name + "s"
+		}
+		if e.Field(target) != nil && (!readable(p, e, target) || fieldAccess(p, e, target) == authz.Masked) {
+			return lq, mcrm.FieldErr(name, "unknown_field", "this field cannot be used to filter")
 		}
 		f, err := filterValue(e, name, op, val, opts)
 		if err != nil {
@@ -156,6 +178,10 @@ func filterValue(e *mcrm.Entity, name, op, val string, opts record.Options) (sql
 func (s *Server) listRecords(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Read, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		lq, err := s.listParams(r, p, e)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -197,6 +223,10 @@ func (s *Server) listRecords(e *mcrm.Entity) http.HandlerFunc {
 func (s *Server) getRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Read, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		v, err := s.db.Get(r.Context(), p, e, r.PathValue("id"))
 		if err != nil {
 			s.writeError(w, r, err)
@@ -224,6 +254,9 @@ func (s *Server) decodeRecord(w http.ResponseWriter, r *http.Request, p *mcrm.Pr
 	}
 	if _, ok := body["owner_id"]; ok && partial {
 		return nil, mcrm.FieldErr("owner_id", "read_only", "change the owner with POST /api/v1/"+e.Name+"/{id}/transfer")
+	}
+	if err := checkWritable(p, e, body); err != nil {
+		return nil, err
 	}
 	opts, err := s.decodeOptions(r, p, partial)
 	if err != nil {
@@ -258,6 +291,10 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, e *mcrm.Entity, 
 func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Create, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if err := sqlstore.CanWrite(p, e); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -280,6 +317,10 @@ func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
 func (s *Server) updateRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Update, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if err := sqlstore.CanWrite(p, e); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -307,6 +348,10 @@ func (s *Server) updateRecord(e *mcrm.Entity) http.HandlerFunc {
 func (s *Server) deleteRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Delete, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		version, err := ifMatch(r, false)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -328,6 +373,10 @@ func (s *Server) deleteRecord(e *mcrm.Entity) http.HandlerFunc {
 func (s *Server) restoreRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Delete, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.change(w, r, e, http.StatusOK, "restored", func(tx *sqlstore.Tx) (record.Values, error) {
 			return tx.Restore(r.Context(), p, e, r.PathValue("id"))
 		})
@@ -337,6 +386,10 @@ func (s *Server) restoreRecord(e *mcrm.Entity) http.HandlerFunc {
 func (s *Server) transferRecord(e *mcrm.Entity) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r.Context())
+		if err := s.allow(r, authz.Update, e.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		version, err := ifMatch(r, false)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -358,6 +411,15 @@ func (s *Server) transferRecord(e *mcrm.Entity) http.HandlerFunc {
 func (s *Server) convertLead(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
 	leads := mcrm.EntityByName("leads")
+	for _, need := range []struct {
+		a authz.Action
+		o string
+	}{{authz.Update, "leads"}, {authz.Create, "contacts"}, {authz.Create, "accounts"}} {
+		if err := s.allow(r, need.a, need.o); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if err := sqlstore.CanWrite(p, leads); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mcrm"
+	"mcrm/authz"
 	"mcrm/record"
 	"mcrm/sqlstore"
 	"mcrm/tabular"
@@ -40,6 +41,10 @@ func each(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, e *mcrm.Entit
 			return err
 		}
 		for _, r := range rows {
+			if role, ok := p.Access.(*authz.Role); ok {
+				// Field-level security holds in files as on screen.
+				role.Redact(e, r)
+			}
 			if err := fn(r); err != nil {
 				return err
 			}
@@ -54,11 +59,15 @@ func each(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, e *mcrm.Entit
 // exportColumns lists the CSV columns: id, then every field a client can
 // write, with list fields spread over numbered columns (emails.0.value)
 // as many as the longest list in the export needs.
-func exportColumns(e *mcrm.Entity, widths map[string]int) []string {
+func exportColumns(p *mcrm.Principal, e *mcrm.Entity, widths map[string]int) []string {
 	cols := []string{"id"}
+	role, _ := p.Access.(*authz.Role)
 	for _, f := range e.Fields {
 		if f.System && f.Name != "owner_id" {
 			continue
+		}
+		if role != nil && role.FieldAccess(e.Name, f.Name) == authz.Hidden {
+			continue // not even the column: its name would say it exists
 		}
 		if f.Type != mcrm.TList {
 			cols = append(cols, f.Name)
@@ -90,7 +99,7 @@ func exportCSV(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, e *mcrm.
 	if err != nil {
 		return 0, err
 	}
-	cols := exportColumns(e, widths)
+	cols := exportColumns(p, e, widths)
 	cw := tabular.NewCSVWriter(w)
 	if err := cw.Write(cols); err != nil {
 		return 0, err

@@ -166,6 +166,9 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 		if err := m.validate(e, tr.Header()); err != nil {
 			return nil, err
 		}
+		if err := m.checkFieldAccess(p, e); err != nil {
+			return nil, err
+		}
 		rows = &tableRows{r: tr, m: m, e: e, header: tr.Header()}
 	}
 	if m.UpsertKey != "" && !upsertable(e, m.UpsertKey) {

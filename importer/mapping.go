@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"mcrm"
+	"mcrm/authz"
 )
 
 // Mapping says how the columns of a file become fields of an entity.
@@ -292,4 +293,44 @@ func resolvePath(e *mcrm.Entity, path string) (*mcrm.Field, *mcrm.Field) {
 		return nil, nil
 	}
 	return f, sub
+}
+
+// checkFieldAccess refuses, before any row is read, a mapping that writes
+// a field the principal's role may not change (AZ-04: an import is a
+// write like any other). Hidden fields answer as unknown, read-only ones
+// 403.
+func (m *Mapping) checkFieldAccess(p *mcrm.Principal, e *mcrm.Entity) error {
+	role, ok := p.Access.(*authz.Role)
+	if !ok {
+		return nil
+	}
+	check := func(path string) error {
+		name, _, _ := strings.Cut(path, ".")
+		// id picks the record to update; owner_id is checked by the store
+		// (a rep may only own records themselves).
+		if name == "id" || name == "owner_id" || e.Field(name) == nil {
+			return nil
+		}
+		switch role.FieldAccess(e.Name, name) {
+		case authz.Edit:
+			return nil
+		case authz.Hidden:
+			return mcrm.FieldErr(path, "unknown_field", "no such field")
+		}
+		return &mcrm.Error{Code: mcrm.EForbidden, Message: "your role may not change this field",
+			Fields: []mcrm.FieldError{{Field: path, Code: authz.ReasonFieldReadOnly, Message: "read only for your role"}}}
+	}
+	for _, targets := range m.Columns {
+		for _, t := range targets {
+			if err := check(t.Field); err != nil {
+				return err
+			}
+		}
+	}
+	for path := range m.Set {
+		if err := check(path); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -150,6 +150,14 @@ func notesWiden(e *mcrm.Entity, pred string) string {
 // CanWrite reports whether p may write records of e at all (before any
 // record is looked at).
 func CanWrite(p *mcrm.Principal, e *mcrm.Entity) error {
+	if p.Access != nil {
+		// The API's decision point (authz) has decided on the action;
+		// the write scope still limits which records it reaches.
+		if p.Access.RecordScope(e.Name, true) == "none" {
+			return mcrm.Errorf(mcrm.EForbidden, "your role may not change %s", e.Name)
+		}
+		return nil
+	}
 	if p.ReadOnly() {
 		return mcrm.Errorf(mcrm.EForbidden, "your role may not change records")
 	}
