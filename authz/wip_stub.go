@@ -27,3 +27,5 @@ func (r *Role) CanWriteField(object, field string) Decision { return Decision{Al
 func Mask(value, kind string) string                        { return "***" }
 func (r *Role) Validate() error                             { return nil }
 func CanGrant(granter, granted *Role) error                 { return nil }
+
+func (r *Role) Explain(a Action, object, field string, c Context) []Decision { return nil }

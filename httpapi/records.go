@@ -308,6 +308,10 @@ func (s *Server) createRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if err := s.checkRoleAssignment(r, e, "", values); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.change(w, r, e, http.StatusCreated, "created", func(tx *sqlstore.Tx) (record.Values, error) {
 			return tx.Create(r.Context(), p, e, values)
 		})
@@ -336,6 +340,10 @@ func (s *Server) updateRecord(e *mcrm.Entity) http.HandlerFunc {
 			return
 		}
 		if err := s.sensitiveUserChange(r, e, values); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := s.checkRoleAssignment(r, e, r.PathValue("id"), values); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -502,6 +510,28 @@ func (s *Server) sensitiveUserChange(r *http.Request, e *mcrm.Entity, values rec
 		if _, ok := values[f]; ok || r.Method == http.MethodPost {
 			return s.stepUp(r)
 		}
+	}
+	return nil
+}
+
+// checkRoleAssignment stops privilege escalation through a user record
+// (AZ-08): nobody changes their own role, and nobody gives a role that
+// holds more than their own.
+func (s *Server) checkRoleAssignment(r *http.Request, e *mcrm.Entity, id string, values record.Values) error {
+	name, ok := values["role"].(string)
+	if e.Name != "users" || !ok {
+		return nil
+	}
+	p := principal(r.Context())
+	if id == p.UserID {
+		return mcrm.FieldErr("role", "own_role", "you cannot change your own role")
+	}
+	target, err := s.db.Role(r.Context(), p.TenantID, name)
+	if err != nil {
+		return err
+	}
+	if me := roleOf(p); me != nil {
+		return authz.CanGrant(me, target)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ func (s *Server) routeTable() []route {
 	}
 	rs = append(rs, s.factorRoutes()...)
 	rs = append(rs, s.accountRoutes()...)
+	rs = append(rs, s.accessRoutes()...)
 	for _, e := range mcrm.Entities {
 		base := "/api/v1/" + e.Name
 		rs = append(rs,

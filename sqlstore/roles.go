@@ -338,3 +338,39 @@ func (db *DB) RemoveAccountMember(ctx context.Context, p *mcrm.Principal, accoun
 		return tx.Event(ctx, ev)
 	})
 }
+
+// Writable reports (nil) whether p may change the record, ENotFound if
+// not: the explain endpoint's record check.
+func (db *DB) Writable(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string) error {
+	return db.InTx(ctx, func(tx *Tx) error { return tx.writable(ctx, p, e, id) })
+}
+
+// UserRef is a live user's id, name and role.
+type UserRef struct {
+	ID, Name, Role string
+}
+
+// UserRole returns a live user's role.
+func (db *DB) UserRole(ctx context.Context, tenantID, userID string) (UserRef, error) {
+	u := UserRef{ID: userID}
+	err := db.r.QueryRowContext(ctx, `SELECT name, role FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`, tenantID, userID).Scan(&u.Name, &u.Role)
+	return u, mapErr(err)
+}
+
+// UsersByRole lists the tenant's live, active users with their roles.
+func (db *DB) UsersByRole(ctx context.Context, tenantID string) ([]UserRef, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, name, role FROM users WHERE tenant_id = $1 AND deleted_at IS NULL AND (active IS NULL OR active = $2) ORDER BY name, id`, tenantID, true)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []UserRef
+	for rows.Next() {
+		var u UserRef
+		if err := rows.Scan(&u.ID, &u.Name, &u.Role); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, u)
+	}
+	return out, mapErr(rows.Err())
+}
