@@ -524,7 +524,8 @@ func (s *Server) checkRoleAssignment(r *http.Request, e *mcrm.Entity, id string,
 	}
 	p := principal(r.Context())
 	if id == p.UserID {
-		return mcrm.FieldErr("role", "own_role", "you cannot change your own role")
+		return &mcrm.Error{Code: mcrm.EForbidden, Message: "you cannot change your own role",
+			Fields: []mcrm.FieldError{{Field: "role", Code: "own_role", Message: "another admin must do it"}}}
 	}
 	target, err := s.db.Role(r.Context(), p.TenantID, name)
 	if err != nil {
