@@ -63,10 +63,13 @@ const (
 // not named is Hidden, so a field added to the schema later stays hidden
 // until a role grants it.
 type Grant struct {
-	Actions []Action          `json:"actions"`
-	Scope   Scope             `json:"scope"`                 // read scope
-	Write   Scope             `json:"write_scope,omitempty"` // update/delete scope; empty means Scope
-	Fields  map[string]Access `json:"fields"`
+	// Description says why the role holds this grant; policy reviews and
+	// the explain endpoint show it. It grants nothing.
+	Description string            `json:"description,omitempty"`
+	Actions     []Action          `json:"actions"`
+	Scope       Scope             `json:"scope"`                 // read scope
+	Write       Scope             `json:"write_scope,omitempty"` // update/delete scope; empty means Scope
+	Fields      map[string]Access `json:"fields"`
 }
 
 // Role is a named set of grants.
@@ -122,4 +125,20 @@ const (
 	ReasonFieldReadOnly = "field_read_only" // the role may read, not write, the field
 	ReasonContextDenied = "context_denied"  // a context rule refused (Detail says which condition)
 	ReasonUnknownRole   = "unknown_role"
+)
+
+// Details of a context_denied decision: the condition that failed.
+const (
+	DetailDeviceTrust = "device_trust"
+	DetailNetwork     = "network"
+	DetailTimeWindow  = "time_window"
+)
+
+// Details of a no_permission decision: what is missing.
+const (
+	DetailUnknownObject        = "unknown_object"         // not an entity of the schema
+	DetailUnknownAction        = "unknown_action"         // not an action, or a capability asked on an object (or the reverse)
+	DetailObjectNotGranted     = "object_not_granted"     // the role has no grant on the object
+	DetailActionNotGranted     = "action_not_granted"     // the grant lacks the action
+	DetailCapabilityNotGranted = "capability_not_granted" // the role lacks the capability
 )
