@@ -91,8 +91,8 @@ func readable(p *mcrm.Principal, e *mcrm.Entity, field string) bool {
 // as if it did not exist), a read-only one is 403.
 func checkWritable(p *mcrm.Principal, e *mcrm.Entity, body map[string]any) error {
 	for name := range body {
-		if e.Field(name) == nil {
-			continue // record.Decode answers unknown fields
+		if f := e.Field(name); f == nil || f.System {
+			continue // record.Decode answers unknown and server-set fields
 		}
 		switch fieldAccess(p, e, name) {
 		case authz.Hidden:

@@ -707,6 +707,7 @@ func OpenAPI() map[string]any {
 	authPaths(paths, schemas)
 	factorPaths(paths, schemas)
 	accountPaths(paths, schemas)
+	accessPaths(paths, schemas)
 	tags = append(tags, obj{"name": "auth"}, obj{"name": "files"})
 	return obj{
 		"openapi":           "3.1.0",
