@@ -91,8 +91,11 @@ func readable(p *mcrm.Principal, e *mcrm.Entity, field string) bool {
 // as if it did not exist), a read-only one is 403.
 func checkWritable(p *mcrm.Principal, e *mcrm.Entity, body map[string]any) error {
 	for name := range body {
-		if f := e.Field(name); f == nil || f.System {
-			continue // record.Decode answers unknown and server-set fields
+		if f := e.Field(name); f == nil || f.System || name == "owner_id" {
+			// record.Decode answers unknown and server-set fields; a new
+			// record's owner is checked by the store (a rep may only
+			// give it to themselves), a PATCH of it is refused before.
+			continue
 		}
 		switch fieldAccess(p, e, name) {
 		case authz.Hidden:

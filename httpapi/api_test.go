@@ -918,9 +918,11 @@ func emailValues(x any) []byte {
 
 func TestAPIExportScope(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *apitest.Env, admin string) {
+		// Managers export (reps may not: least privilege); each manager's
+		// export holds what their scope reaches and nothing more.
 		team := e.AddTeam(e.Tenant.ID, "Export Team", "", "")
-		e.AddUser(e.Tenant.ID, "rep@export.example", "Rep", mcrm.RoleSalesRep, team)
-		e.AddUser(e.Tenant.ID, "peer@export.example", "Peer", mcrm.RoleSalesRep, team)
+		e.AddUser(e.Tenant.ID, "rep@export.example", "Rep", mcrm.RoleSalesManager, team)
+		e.AddUser(e.Tenant.ID, "peer@export.example", "Peer", mcrm.RoleSalesManager, team)
 		rep := e.LoginStrong(e.Tenant.Name, "rep@export.example")
 		peer := e.LoginStrong(e.Tenant.Name, "peer@export.example")
 		var mine []string
@@ -948,6 +950,9 @@ func TestAPIExportScope(t *testing.T) {
 		if n := bytes.Count(vc.Body, []byte("BEGIN:VCARD")); n != 3 || bytes.Contains(vc.Body, []byte("Peer's")) || bytes.Contains(vc.Body, []byte("Admin's")) {
 			t.Fatalf("rep's vCard export holds %d cards: %s", n, vc.Body)
 		}
+		e.AddUser(e.Tenant.ID, "plainrep@export.example", "Plain Rep", mcrm.RoleSalesRep, team)
+		plain := e.LoginStrong(e.Tenant.Name, "plainrep@export.example")
+		wantProblem(t, e.Do(plain, "GET", "/api/v1/exports/contacts", nil, nil), 403, "forbidden")
 		if all := mustDo(t, e, admin, "GET", "/api/v1/exports/contacts", nil, nil, 200); bytes.Count(all.Body, []byte("\n")) != 6 {
 			t.Fatalf("admin's export has %d lines, want header + 5", bytes.Count(all.Body, []byte("\n")))
 		}
@@ -1012,8 +1017,10 @@ func TestAPINotesFollowTheirParent(t *testing.T) {
 		// A note on a record the caller cannot read cannot be written.
 		adminAcct := mustDo(t, e, admin, "POST", "/api/v1/accounts", map[string]any{"name": "Hungry Owl"}, nil, 201).JSON["id"].(string)
 		wantOnlyFieldError(t, e.Do(rep, "POST", "/api/v1/notes", map[string]any{"parent_type": "accounts", "parent_id": adminAcct, "body": "x"}, nil), "parent_id", "unknown_reference")
-		// When the account goes, so does the rep's view of its note.
-		mustDo(t, e, rep, "DELETE", "/api/v1/accounts/"+acct, nil, nil, 204)
+		// When the account goes (reps may not delete accounts; the admin
+		// does), so does the rep's view of its note.
+		wantProblem(t, e.Do(rep, "DELETE", "/api/v1/accounts/"+acct, nil, nil), 403, "forbidden")
+		mustDo(t, e, admin, "DELETE", "/api/v1/accounts/"+acct, nil, nil, 204)
 		wantProblem(t, e.Do(rep, "GET", "/api/v1/notes/"+note, nil, nil), 404, "not_found")
 		mustDo(t, e, admin, "GET", "/api/v1/notes/"+note, nil, nil, 200)
 	})

@@ -11,6 +11,7 @@ import (
 
 	"mcrm"
 	"mcrm/apitest"
+	"mcrm/authz"
 	"mcrm/dbtest"
 	"mcrm/record"
 	"mcrm/sqlstore"
@@ -19,7 +20,7 @@ import (
 // The scenario matrix: every entity of the registry × every endpoint the
 // router registers for it × every kind of caller × every position a record
 // can have relative to that caller. The expected status of each cell is
-// computed by expect() from the access rules (principal.go, scope.go), not
+// computed by expect() from the permission model (package authz), not
 // listed by hand, so a new entity or endpoint is covered as soon as it is
 // in the registry, and a change of rules is one edit here.
 
@@ -88,62 +89,116 @@ func positionsOf(e *mcrm.Entity, ep string) []string {
 	return []string{posOwn, posTeam, posOtherTeam, posOtherTenant}
 }
 
-// sees is the read rule: admins and auditors read their whole tenant,
-// a manager their own records and those of the teams they manage, anyone
-// else their own; reference data is read by every member of the tenant;
-// nobody reads another tenant.
-func sees(actor, pos string) bool {
+// roleOf is the builtin role an actor signs in with.
+func roleOfActor(actor string) *authz.Role {
+	name := actor
+	if actor == actXAdmin {
+		name = mcrm.RoleAdmin
+	}
+	r, ok := authz.Builtin(name)
+	if !ok {
+		panic("no builtin role " + name)
+	}
+	return r
+}
+
+// actionOf is the permission each endpoint needs (as httpapi checks it).
+func actionOf(ep string) authz.Action {
+	switch ep {
+	case epList, epGet:
+		return authz.Read
+	case epCreate:
+		return authz.Create
+	case epDelete, epRestore:
+		return authz.Delete
+	}
+	return authz.Update
+}
+
+// reaches is the record scope of the permission model applied to the
+// fixture: whether a record at pos is inside scope for actor. Nobody
+// reaches another tenant; reference data has no owner, so any scope but
+// none reaches it; nobody in the fixture has a region, so territory
+// reaches nothing but what the caller could see anyway... nothing.
+func reaches(e *mcrm.Entity, scope authz.Scope, actor, pos string) bool {
 	switch {
-	case pos == posOtherTenant:
+	case pos == posOtherTenant || scope == authz.ScopeNone:
 		return false
 	case actor == actXAdmin:
 		// Only its "own" records are in its tenant: the team and
 		// other-team records belong to the first tenant.
 		return pos == posOwn || pos == posTenant
-	case pos == posTenant, actor == actAdmin, actor == actAuditor:
+	case !e.Owned || pos == posTenant:
 		return true
-	case actor == actManager:
-		return pos == posOwn || pos == posTeam
 	}
-	return pos == posOwn
+	switch scope {
+	case authz.ScopeAll:
+		return true
+	case authz.ScopeTeam:
+		return pos == posOwn || (actor == actManager && pos == posTeam)
+	case authz.ScopeOwn:
+		return pos == posOwn
+	}
+	return false
 }
 
-func isAdmin(actor string) bool { return actor == actAdmin || actor == actXAdmin }
+// editable reports whether the role may write every field of body.
+func editable(role *authz.Role, e *mcrm.Entity, body map[string]any) bool {
+	for k := range body {
+		if k == "owner_id" {
+			continue
+		}
+		if role.FieldAccess(e.Name, k) != authz.Edit {
+			return false
+		}
+	}
+	return true
+}
 
-// expect is the status of ep on e by actor on a record at pos. Writes are
-// refused outright (403) for auditors and, on admin-only entities, for
-// non-admins, before any record is looked at; otherwise a record the
-// caller cannot see does not exist (404), and an owner the caller cannot
-// see cannot be assigned (400).
-func expect(e *mcrm.Entity, ep, actor, pos string) int {
+// expect is the status of ep on e by actor on a record at pos, computed
+// from the permission model (package authz): an action the role lacks is
+// 403 before any record is looked at; a write naming a field the role may
+// not change is 403; a record outside the role's scope does not exist
+// (404); an owner outside the write scope cannot be assigned (400).
+func (w *world) expect(e *mcrm.Entity, ep, actor, pos string) int {
+	role := roleOfActor(actor)
+	a := actionOf(ep)
+	if !role.Can(a, e.Name, authz.Context{Now: time.Now()}).Allowed {
+		return 403
+	}
 	switch ep {
 	case epList:
 		return 200
 	case epGet:
-		if sees(actor, pos) {
+		if reaches(e, role.ScopeFor(e.Name, authz.Read), actor, pos) {
 			return 200
 		}
 		return 404
-	}
-	if actor == actAuditor || e.AdminWrite && !isAdmin(actor) {
-		return 403
-	}
-	switch ep {
 	case epCreate:
-		if !e.Owned || sees(actor, pos) {
+		if !editable(role, e, w.sample(e, actor)) {
+			return 403
+		}
+		if !e.Owned || reaches(e, role.ScopeFor(e.Name, authz.Create), actor, pos) {
 			return 201
 		}
 		return 400
-	case epDelete:
-		if sees(actor, pos) {
-			return 204
+	case epPatch:
+		if !editable(role, e, map[string]any{patchField(e): ""}) {
+			return 403
 		}
+	}
+	if !reaches(e, role.ScopeFor(e.Name, a), actor, pos) {
 		return 404
 	}
-	if sees(actor, pos) {
+	switch ep {
+	case epDelete:
+		return 204
+	case epTransfer:
+		// The new owner (the caller) must be in the write scope too:
+		// always true, the caller reaches their own records.
 		return 200
 	}
-	return 404
+	return 200
 }
 
 // world is the fixture of one backend: two tenants, the callers, and one
@@ -417,7 +472,8 @@ func (w *world) expectedList(t *testing.T, e *mcrm.Entity, actor string) []strin
 	}
 	var ids []string
 	for owner, id := range w.fix[e.Name] {
-		if sees(actor, w.positionOf(actor, owner)) {
+		role := roleOfActor(actor)
+		if role.Can(authz.Read, e.Name, authz.Context{Now: time.Now()}).Allowed && reaches(e, role.ScopeFor(e.Name, authz.Read), actor, w.positionOf(actor, owner)) {
 			ids = append(ids, id)
 		}
 	}
@@ -452,7 +508,7 @@ func (w *world) entityCases(t *testing.T, e *mcrm.Entity) {
 		if c.pos != "" {
 			name += "/" + c.pos
 		}
-		t.Run(name, func(t *testing.T) { w.check(t, e, c, expect(e, c.ep, c.actor, c.pos), freshID) })
+		t.Run(name, func(t *testing.T) { w.check(t, e, c, w.expect(e, c.ep, c.actor, c.pos), freshID) })
 	}
 	// Lists run first, while the entity holds only its fixtures, so their
 	// content can be checked exactly.
@@ -501,6 +557,27 @@ func (w *world) check(t *testing.T, e *mcrm.Entity, c scenario, want int, freshI
 		wantStatus(t, resp, want)
 		if want == 200 && resp.JSON["id"] != id {
 			t.Fatalf("got record %v, want %s", resp.JSON["id"], id)
+		}
+		if want == 200 {
+			// Exactly the fields the role may see (AZ-04), no more.
+			role := roleOfActor(c.actor)
+			var exp, got []string
+			for _, f := range e.Fields {
+				if role.FieldAccess(e.Name, f.Name) != authz.Hidden {
+					exp = append(exp, f.Name)
+					if f.Local {
+						exp = append(exp, f.Name+"_local")
+					}
+				}
+			}
+			for k := range resp.JSON {
+				got = append(got, k)
+			}
+			sort.Strings(exp)
+			sort.Strings(got)
+			if !slices.Equal(got, exp) {
+				t.Fatalf("visible fields for %s\n got %v\nwant %v", c.actor, got, exp)
+			}
 		}
 	case epPatch:
 		id := w.target(e, c.actor, c.pos)

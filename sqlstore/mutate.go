@@ -53,7 +53,7 @@ func (tx *Tx) PrepareCreate(ctx context.Context, p *mcrm.Principal, e *mcrm.Enti
 			}
 			v["owner_id"] = p.UserID
 		}
-		if err := tx.checkOwner(ctx, p, v["owner_id"].(string)); err != nil {
+		if err := tx.checkOwner(ctx, p, e, v["owner_id"].(string)); err != nil {
 			return nil, err
 		}
 	}
@@ -178,7 +178,7 @@ func (tx *Tx) Update(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id 
 // map an owner column); the new owner is checked as Transfer checks it.
 func (tx *Tx) UpdateWithOwner(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id string, ifVersion int64, patch record.Values) (record.Values, error) {
 	if owner, ok := patch["owner_id"].(string); ok {
-		if err := tx.checkOwner(ctx, p, owner); err != nil {
+		if err := tx.checkOwner(ctx, p, e, owner); err != nil {
 			return nil, err
 		}
 	}
@@ -271,7 +271,7 @@ func (tx *Tx) Transfer(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, i
 	if !e.Owned {
 		return nil, mcrm.Errorf(mcrm.ENotFound, "%s have no owner", e.Name)
 	}
-	if err := tx.checkOwner(ctx, p, owner); err != nil {
+	if err := tx.checkOwner(ctx, p, e, owner); err != nil {
 		return nil, err
 	}
 	return tx.update(ctx, p, e, id, ifVersion, record.Values{"owner_id": owner}, true)
@@ -322,7 +322,7 @@ func (tx *Tx) Restore(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, id
 		return nil, err
 	}
 	if !p.WritesAll() && e.Owned {
-		if err := tx.checkOwner(ctx, p, old["owner_id"].(string)); err != nil {
+		if err := tx.checkOwner(ctx, p, e, old["owner_id"].(string)); err != nil {
 			return nil, mcrm.ErrNotFound
 		}
 	}
@@ -390,20 +390,42 @@ func (db *DB) PurgeDeleted(ctx context.Context, now time.Time) (int64, error) {
 // checkOwner verifies that owner is a live user of p's tenant whom p may
 // give records to: anyone for admins and system actors, otherwise p or a
 // user below p in the hierarchy.
-func (tx *Tx) checkOwner(ctx context.Context, p *mcrm.Principal, owner string) error {
+func (tx *Tx) checkOwner(ctx context.Context, p *mcrm.Principal, e *mcrm.Entity, owner string) error {
 	if !record.ValidID(owner) {
 		return mcrm.FieldErr("owner_id", "unknown_reference", "no such user")
 	}
-	cacheKey := "owner/" + p.UserID + "/" + owner
+	cacheKey := "owner/" + e.Name + "/" + p.UserID + "/" + owner
 	if tx.refCache[cacheKey] {
 		return nil
 	}
 	var a args
 	tenant := a.add(p.TenantID)
 	q := "SELECT COUNT(*) FROM users t WHERE t.tenant_id = " + tenant + " AND t.id = " + a.add(owner) + " AND t.deleted_at IS NULL"
-	if !p.WritesAll() {
+	// The owner must be someone the caller's write scope reaches: a
+	// record given away must still be one the caller could have written.
+	scope := ""
+	switch {
+	case p.System:
+		scope = "all"
+	case p.Access != nil:
+		scope = p.Access.RecordScope(e.Name, true)
+	case p.WritesAll():
+		scope = "all"
+	default:
+		scope = "team"
+	}
+	switch scope {
+	case "all":
+	case "team":
 		user := a.add(p.UserID)
 		q = visibleOwnersCTE(tenant, user) + q + " AND t.id IN (SELECT id FROM visible)"
+	case "territory":
+		user := a.add(p.UserID)
+		q += " AND t.region = (SELECT me.region FROM users me WHERE me.tenant_id = " + tenant + " AND me.id = " + user + ")"
+	case "own":
+		q += " AND t.id = " + a.add(p.UserID)
+	default:
+		q += " AND 1 = 0"
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, q, a...).Scan(&n); err != nil {
