@@ -107,4 +107,3 @@ func checkWritable(p *mcrm.Principal, e *mcrm.Entity, body map[string]any) error
 	}
 	return nil
 }
-
