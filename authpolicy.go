@@ -170,8 +170,10 @@ func (p AuthPolicy) Validate() error {
 // validate bounds the limits: at most a day idle and 30 days in all; 0
 // means "inherit".
 func (l SessionLimits) validate(field string) error {
-	if l.IdleMinutes < 0 || l.IdleMinutes > 24*60 {
-		return FieldErr(field+".idle_minutes", "out_of_range", "between 1 and 1440, or 0 for the default")
+	// Under 5 minutes the once-a-minute activity clock could end a
+	// session that is in use.
+	if l.IdleMinutes < 0 || l.IdleMinutes > 0 && l.IdleMinutes < 5 || l.IdleMinutes > 24*60 {
+		return FieldErr(field+".idle_minutes", "out_of_range", "between 5 and 1440, or 0 for the default")
 	}
 	if l.MaxHours < 0 || l.MaxHours > 30*24 {
 		return FieldErr(field+".max_hours", "out_of_range", "between 1 and 720, or 0 for the default")

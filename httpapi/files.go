@@ -35,6 +35,14 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Importing users creates sign-ins and sets roles, emails and active
+	// flags in bulk: the same step-up as one such change (AUTH-09).
+	if e.Name == "users" {
+		if err := s.stepUp(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	dryRun := false
 	query, err := queryParams(r)
 	if err != nil {
@@ -112,7 +120,8 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 			}
 			return nil
 		}
-		rep, err := importer.Import(r.Context(), s.db, p, part, importer.Options{Entity: e, Mapping: mapping, DryRun: dryRun, Region: t.DefaultRegion, BeforeCommit: noMoreParts})
+		rep, err := importer.Import(r.Context(), s.db, p, part, importer.Options{Entity: e, Mapping: mapping, DryRun: dryRun, Region: t.DefaultRegion, BeforeCommit: noMoreParts,
+			UserAdmin: s.stepUp(r) == nil && roleOf(p).Can(authz.ManageUsers, "", s.authzContext(p)).Allowed})
 		if err != nil {
 			s.writeError(w, r, uploadErr(err))
 			return

@@ -660,3 +660,31 @@ func TestIdentityRehashOnLogin(t *testing.T) {
 	}
 	e.Login(e.Tenant.Name, "rep@rehash.example") // the new hash verifies
 }
+
+// Bodies that encoding/json would read differently from what they show
+// are refused: member names equal under case folding, and escapes of
+// half a surrogate pair (decoded to U+FFFD without a word).
+func TestBodyFoldedKeysAndSurrogates(t *testing.T) {
+	e := apitest.New(t, "sqlite")
+	for _, body := range []string{
+		`{"tenant":"x","TENANT":"y","email":"a@b.example","password":"p"}`,
+		`{"tenant":"x","email":"a@b.example","password":"p","paſsword":"q"}`,
+		`{"tenant":"x\ud800","email":"a@b.example","password":"p"}`,
+		`{"tenant":"x\udc00\ud800","email":"a@b.example","password":"p"}`,
+		"{\"tenant\":\"x\xff\",\"email\":\"a@b.example\",\"password\":\"p\"}",
+	} {
+		r := e.Do("", "POST", "/api/v1/auth/login", []byte(body), map[string]string{"Content-Type": "application/json"})
+		if r.Status != 400 {
+			t.Errorf("%q: %d %s, want 400", body, r.Status, r.Body)
+		}
+	}
+	// A proper pair and an escaped backslash before "u" are fine.
+	for _, body := range []string{
+		`{"tenant":"x\ud83d\ude00","email":"a@b.example","password":"p"}`,
+		`{"tenant":"x\\ud800","email":"a@b.example","password":"p"}`,
+	} {
+		if r := e.Do("", "POST", "/api/v1/auth/login", []byte(body), map[string]string{"Content-Type": "application/json"}); r.Status != 401 {
+			t.Errorf("%q: %d %s, want 401", body, r.Status, r.Body)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +22,7 @@ const (
 	keyRequestID ctxKey = iota
 	keyPrincipal
 	keySession
+	keyClientIP
 )
 
 func requestID(ctx context.Context) string {
@@ -73,6 +76,7 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		start := time.Now()
 		id := rand.Text()[:20]
 		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		ctx = context.WithValue(ctx, keyClientIP, s.forwardedFor(r))
 		r = r.WithContext(ctx)
 		h := w.Header()
 		h.Set("X-Request-Id", id)
@@ -109,12 +113,62 @@ func (s *Server) outer(next http.Handler) http.Handler {
 	})
 }
 
+// clientIP is the address of the client: the connection's peer, or, when
+// the peer is a configured trusted proxy, the nearest address in
+// X-Forwarded-For that is not one (outer resolves it once per request).
 func clientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(keyClientIP).(string); ok {
+		return ip
+	}
+	return peerIP(r)
+}
+
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// forwardedFor walks X-Forwarded-For from the right (the entries the
+// trusted proxies appended) past trusted proxies; the first other address
+// is the client. Entries a client wrote itself sit further left and are
+// never reached unless every proxy on the way is trusted.
+func (s *Server) forwardedFor(r *http.Request) string {
+	peer := peerIP(r)
+	if len(s.cfg.TrustedProxies) == 0 || !trusted(s.cfg.TrustedProxies, peer) {
+		return peer
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for _, part := range strings.Split(h, ",") {
+			hops = append(hops, strings.TrimSpace(part))
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(hops[i])
+		if err != nil {
+			return peer // a malformed chain: trust only the peer
+		}
+		if !trusted(s.cfg.TrustedProxies, ip.String()) {
+			return ip.Unmap().String()
+		}
+	}
+	return peer
+}
+
+func trusted(nets []netip.Prefix, addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, n := range nets {
+		if n.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // ipLimiter is a token bucket per client address. In memory: correct for

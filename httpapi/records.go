@@ -385,6 +385,12 @@ func (s *Server) restoreRecord(e *mcrm.Entity) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		// Restoring a user brings back a sign-in with its rights: as
+		// sensitive as creating one.
+		if err := s.sensitiveUserChange(r, e, record.Values{"active": nil}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.change(w, r, e, http.StatusOK, "restored", func(tx *sqlstore.Tx) (record.Values, error) {
 			return tx.Restore(r.Context(), p, e, r.PathValue("id"))
 		})

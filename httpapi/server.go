@@ -13,12 +13,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"mcrm"
 	"mcrm/dpop"
@@ -62,6 +64,10 @@ type Config struct {
 	// Now is the clock of the step-up window; nil means time.Now (tests
 	// move it forward).
 	Now func() time.Time
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For is believed; empty: the connection's peer is the
+	// client (the safe default: a header anyone can send).
+	TrustedProxies []netip.Prefix
 	// LoginLimits overrides the sign-in throttle (zero: throttle.DefaultLimits).
 	LoginLimits sqlstore.ThrottleLimits
 }
@@ -132,7 +138,9 @@ func New(db *sqlstore.DB, log *slog.Logger, cfg Config) (*Server, error) {
 	if s.passkeys, err = passkey.New(db, pk); err != nil {
 		return nil, err
 	}
-	s.dpop = &dpop.Verifier{Replay: dpop.NewMemoryReplayCache(1<<20, nil)}
+	// Phones' clocks drift: 30 s either way is tolerated, on top of the
+	// 60 s a proof lives (RFC 9449 §11.1 leaves both to the server).
+	s.dpop = &dpop.Verifier{Replay: dpop.NewMemoryReplayCache(1<<20, nil), MaxAge: dpop.DefaultMaxAge, Leeway: 30 * time.Second}
 	if cfg.DPoPNonces {
 		if s.dpop.Nonces, err = dpop.NewHMACNonces(cfg.Keys.Derive("dpop-nonce"), time.Minute); err != nil {
 			return nil, err
@@ -191,6 +199,11 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) err
 		}
 		return mcrm.Errorf(mcrm.EInvalid, "could not read the body")
 	}
+	// Record bodies (maps) have these refused per field by record.Decode,
+	// which can name the field; fixed-shape bodies are checked here.
+	if _, isMap := dst.(*map[string]any); !isMap && (!utf8.Valid(data) || loneSurrogate(data)) {
+		return mcrm.Errorf(mcrm.EInvalid, "the body is not valid UTF-8 (or has half a UTF-16 surrogate pair)")
+	}
 	if name := duplicateKey(data); name != "" {
 		return mcrm.FieldErr(name, "duplicate_field", "the field is given twice in one object")
 	}
@@ -215,6 +228,64 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) err
 // duplicateKey returns the first member name that occurs twice in one
 // object of the JSON text data, at any depth, or "". Invalid JSON yields
 // "" here: the decoder reports it.
+// foldKey maps names that encoding/json would match to one field to one
+// key: upper then lower case folds ſ (U+017F) to s and K (U+212A) to k.
+func foldKey(k string) string { return strings.ToLower(strings.ToUpper(k)) }
+
+// loneSurrogate reports whether a JSON text has a \u escape of half a
+// UTF-16 surrogate pair: decoding turns it into U+FFFD silently.
+func loneSurrogate(data []byte) bool {
+	hex := func(b []byte) (rune, bool) {
+		if len(b) < 4 {
+			return 0, false
+		}
+		var r rune
+		for _, c := range b[:4] {
+			r <<= 4
+			switch {
+			case c >= '0' && c <= '9':
+				r |= rune(c - '0')
+			case c >= 'a' && c <= 'f':
+				r |= rune(c-'a') + 10
+			case c >= 'A' && c <= 'F':
+				r |= rune(c-'A') + 10
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' || i+1 >= len(data) {
+			continue
+		}
+		if data[i+1] != 'u' {
+			i++ // an escaped character: skip it (it may be a backslash)
+			continue
+		}
+		r, ok := hex(data[i+2:])
+		if !ok {
+			continue
+		}
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			j := i + 6
+			if j+1 >= len(data) || data[j] != '\\' || data[j+1] != 'u' {
+				return true
+			}
+			if lo, ok := hex(data[j+2:]); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i = j + 5
+			continue
+		}
+		i += 5
+	}
+	return false
+}
+
 func duplicateKey(data []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -246,11 +317,14 @@ func duplicateKey(data []byte) string {
 			}
 		case string:
 			if n := len(stack); n > 0 && stack[n-1] != nil && stack[n-1].wantKey {
-				top := stack[n-1]
-				if top.keys[t] {
+				// encoding/json matches member names to struct fields
+				// case-insensitively (with Unicode folding: "ſ" is "s"),
+				// so "role" and "ROLE" are the same member to it.
+				top, k := stack[n-1], foldKey(t)
+				if top.keys[k] {
 					return t
 				}
-				top.keys[t], top.wantKey = true, false
+				top.keys[k], top.wantKey = true, false
 				continue
 			}
 			valueDone()

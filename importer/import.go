@@ -32,6 +32,10 @@ type Options struct {
 	// transaction; an error rolls the import back (the API uses it to
 	// refuse an upload with parts after the file).
 	BeforeCommit func() error
+	// UserAdmin says the caller may create users (a lookup with
+	// if_missing create on users): the API sets it only after a recent
+	// step-up, since a created user is a new sign-in.
+	UserAdmin bool
 }
 
 // Overrides are file options given outside the mapping.
@@ -168,6 +172,9 @@ func Import(ctx context.Context, db *sqlstore.DB, p *mcrm.Principal, src io.Read
 		}
 		if err := m.checkFieldAccess(p, e); err != nil {
 			return nil, err
+		}
+		if !opts.UserAdmin && !p.System && m.createsUsers() {
+			return nil, &mcrm.Error{Code: mcrm.EStepUpRequired, Message: "a mapping that creates users needs a strong authentication in the last 5 minutes"}
 		}
 		rows = &tableRows{r: tr, m: m, e: e, header: tr.Header()}
 	}

@@ -334,3 +334,15 @@ func (m *Mapping) checkFieldAccess(p *mcrm.Principal, e *mcrm.Entity) error {
 	}
 	return nil
 }
+
+// createsUsers reports whether a lookup may create users.
+func (m *Mapping) createsUsers() bool {
+	for _, targets := range m.Columns {
+		for _, t := range targets {
+			if t.Lookup != nil && t.Lookup.Entity == "users" && t.Lookup.IfMissing == "create" {
+				return true
+			}
+		}
+	}
+	return false
+}

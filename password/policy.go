@@ -77,10 +77,58 @@ func CheckPolicy(pw string, pc PolicyContext) error {
 	case count < min:
 		return mcrm.FieldErr("password", mcrm.CodePasswordTooShort, fmt.Sprintf("password must be at least %d characters", min))
 	}
-	if isBlocked(strings.ToLower(n), pc.ContextWords) {
+	if isBlocked(strings.ToLower(n), pc.ContextWords) || trivial(strings.ToLower(n)) {
 		return mcrm.FieldErr("password", mcrm.CodePasswordBlocklisted, "password is too common or contains a word tied to this account or service")
 	}
 	return nil
+}
+
+// keyboardRuns are sequences people walk along: NIST SP 800-63B names
+// repetitive and sequential characters ("aaaaaa", "1234abcd") beside
+// dictionary words.
+var keyboardRuns = []string{
+	"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", "zyxwvutsrqponmlkjihgfedcbazyxwvutsrqponmlkjihgfedcba",
+	"12345678901234567890123456789012345678901234567890", "09876543210987654321098765432109876543210987654321",
+	"qwertyuiopasdfghjklzxcvbnm", "mnbvcxzlkjhgfdsapoiuytrewq",
+	"qwertzuiopasdfghjklyxcvbnm", "azertyuiopqsdfghjklmwxcvbn",
+	"1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+}
+
+// trivial refuses passwords with almost no information whatever their
+// length: made of fewer than 4 distinct visible characters (runs of one
+// key, spaces, invisible format characters), a shorter unit repeated
+// ("passwordpassword", "abcabcabc") where the unit is weak, and walks
+// along one keyboard or alphabet row.
+func trivial(key string) bool {
+	visible := map[rune]bool{}
+	for _, r := range key {
+		if !unicode.IsSpace(r) && !unicode.Is(unicode.Cf, r) && !unicode.IsControl(r) {
+			visible[r] = true
+		}
+	}
+	if len(visible) < 4 {
+		return true
+	}
+	body := core(key)
+	if body == "" {
+		body = key
+	}
+	runes := []rune(body)
+	for size := 1; size <= len(runes)/2; size++ {
+		if len(runes)%size != 0 {
+			continue
+		}
+		unit := string(runes[:size])
+		if strings.Repeat(unit, len(runes)/size) == body && (size < 6 || common(unit)) {
+			return true
+		}
+	}
+	for _, run := range keyboardRuns {
+		if len(body) >= 6 && strings.Contains(run, body) {
+			return true
+		}
+	}
+	return false
 }
 
 func tooLong() error {

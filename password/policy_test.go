@@ -57,8 +57,8 @@ func TestCheckPolicy(t *testing.T) {
 		{"15 characters as the only factor", "vq8 tr4 mz2 wkp", only, ""},
 		{"combining accents count once after NFKC", strings.Repeat("e\u0301", 7), mfa, mcrm.CodePasswordTooShort},
 		{"64-character Unicode passphrase with spaces", passphrase, only, ""},
-		{"MaxLength characters", strings.Repeat("ab c", MaxLength/4), only, ""},
-		{"MaxLength+1 characters", strings.Repeat("ab c", MaxLength/4) + "d", only, mcrm.CodePasswordTooLong},
+		{"MaxLength characters", strings.Repeat("abc def ", MaxLength/8), only, ""},
+		{"MaxLength+1 characters", strings.Repeat("abc def ", MaxLength/8) + "d", only, mcrm.CodePasswordTooLong},
 		{"huge input", strings.Repeat("é", 10*MaxLength), only, mcrm.CodePasswordTooLong},
 		{"no composition rules: lower-case letters only", "glacier orbit lantern", only, ""},
 		{"product name", "mcrm2024!", mfa, mcrm.CodePasswordBlocklisted},
@@ -85,5 +85,29 @@ func TestCheckPolicy(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	if Normalize("e\u0301") != "é" || Normalize("ﬁ") != "fi" || Normalize("plain ascii") != "plain ascii" {
 		t.Fatal("NFKC not applied")
+	}
+}
+
+// Repetitive and sequential passwords are refused whatever their length
+// (NIST SP 800-63B §5.1.1.2); long passphrases with repeats are not.
+func TestCheckPolicyTrivial(t *testing.T) {
+	for _, pw := range []string{
+		"aaaaaaaaaaaaaaa", "123456789012345", "1111111111111111", "passwordpassword",
+		"passwordpassword123", "qwertyuiopasdfgh", "iloveyouiloveyou", "p@ssw0rdp@ssw0rd",
+		"               ", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		"\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b",
+		"abcabcabcabcabcabc", "abcdefghijklmnop",
+	} {
+		if got := fieldCode(t, CheckPolicy(pw, PolicyContext{})); got != mcrm.CodePasswordBlocklisted {
+			t.Errorf("%q: %q, want %s", pw, got, mcrm.CodePasswordBlocklisted)
+		}
+	}
+	for _, pw := range []string{
+		"correct horse battery staple", "the the the quick brown fox", "Grüße aus Köln, 2026 — immer!",
+		"tomato tomato potato potato",
+	} {
+		if err := CheckPolicy(pw, PolicyContext{}); err != nil {
+			t.Errorf("%q refused: %v", pw, err)
+		}
 	}
 }

@@ -43,6 +43,12 @@ func (db *DB) SetAuthPolicy(ctx context.Context, p *mcrm.Principal, pol mcrm.Aut
 			p.TenantID, string(raw), now(), p.Actor()); err != nil {
 			return mapErr(err)
 		}
+		if pol.RequireDPoP {
+			// Sessions from before the rule must not outlive it.
+			if _, err := tx.RevokeUnbound(ctx, p.TenantID); err != nil {
+				return err
+			}
+		}
 		return tx.Event(ctx, ev)
 	})
 }

@@ -244,7 +244,10 @@ func (tx *Tx) throttleVerdict(ctx context.Context, k ThrottleKey, lim ThrottleLi
 	// users signing in at once behind one NAT is slowed, not locked out.
 	// A pending row older than a minute is an attempt that never
 	// finished (a dropped connection, a crashed node): a failure.
-	rows, err := tx.QueryContext(ctx, `SELECT MAX(CASE WHEN pending AND at > $3 THEN '' ELSE at END), COUNT(*) FROM auth_failures WHERE net_key = $1 AND at > $2 GROUP BY tenant_id, account_key`,
+	// Guesses at tenants that do not exist (tenant_id "h:...") reach no
+	// account; counting them would let anyone block a whole network's
+	// sign-ins with invented names. Their own pair limit still applies.
+	rows, err := tx.QueryContext(ctx, `SELECT MAX(CASE WHEN pending AND at > $3 THEN '' ELSE at END), COUNT(*) FROM auth_failures WHERE net_key = $1 AND at > $2 AND tenant_id NOT LIKE 'h:%' GROUP BY tenant_id, account_key`,
 		k.Net, at.Add(-lim.NetWindow).UTC().Format(timeLayout), at.Add(-time.Minute).UTC().Format(timeLayout))
 	if err != nil {
 		return v, mapErr(err)

@@ -547,6 +547,12 @@ func (db *DB) Refresh(ctx context.Context, refreshToken, jkt string, ev, reuseEv
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE tenant_id = $2 AND id = $3`, ts(t), r.tenantID, r.id); err != nil {
 			return mapErr(err)
 		}
+		// Rotation ends the old access tokens too: one pair in use per
+		// session, so a token copied before the refresh dies with it.
+		if _, err := tx.ExecContext(ctx, `UPDATE session_tokens SET used_at = $1 WHERE tenant_id = $2 AND session_id = $3 AND kind = 'access' AND used_at IS NULL`, ts(t), r.tenantID, r.id); err != nil {
+			return mapErr(err)
+		}
+		tx.evictSession(r.tenantID, r.id)
 		out, err = tx.issue(ctx, r.tenantID, r.id, r.kind, r.stage, parseTS(r.expires), t)
 		out.JKT = r.jkt.String
 		if err != nil {
@@ -743,4 +749,12 @@ func (db *DB) SessionMoved(ctx context.Context, tenantID, sessionID, ip string, 
 		ev.SessionID = sessionID
 		return tx.Event(ctx, ev)
 	})
+}
+
+// RevokeUnbound ends a tenant's token sessions that are not bound to a
+// device key: when the tenant starts requiring DPoP, sessions from before
+// must not live on for their remaining hours. Cookie sessions (browsers)
+// are not affected.
+func (tx *Tx) RevokeUnbound(ctx context.Context, tenantID string) (int64, error) {
+	return tx.revoke(ctx, tenantID, "kind = $3 AND jkt IS NULL", "dpop_required", SessionToken)
 }

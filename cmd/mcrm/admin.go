@@ -51,7 +51,10 @@ func adminPassword() (string, bool, error) {
 		return "", false, err
 	}
 	if pw != "" {
-		if err := password.Check(pw); err != nil {
+		// The full policy (length, common passwords, repetition): the
+		// admin's password is the most attacked one. The error names the
+		// rule, never the password.
+		if err := password.CheckPolicy(pw, password.PolicyContext{}); err != nil {
 			return "", false, fmt.Errorf("MCRM_ADMIN_PASSWORD: %v", err)
 		}
 		return pw, false, nil
@@ -128,7 +131,7 @@ func cmdSetPassword(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return err
 	}
 	pw := strings.TrimRight(line, "\r\n")
-	if err := password.Check(pw); err != nil {
+	if err := password.CheckPolicy(pw, password.PolicyContext{ContextWords: []string{*tenant, *email}}); err != nil {
 		return err
 	}
 	db, t, _, err := openTenant(ctx, d, *tenant)

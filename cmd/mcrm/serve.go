@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +34,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	adminEmail := fs.String("admin-email", envOr("MCRM_ADMIN_EMAIL", "admin@example.com"), "email of the first tenant's admin, created on first start")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second per client address (negative: off)")
 	publicURL := fs.String("public-url", os.Getenv("MCRM_PUBLIC_URL"), "https://host[:port] clients use to reach the server (DPoP proofs, passkeys, reset links); default https://<listen address>; env MCRM_PUBLIC_URL")
+	proxies := fs.String("trusted-proxies", os.Getenv("MCRM_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (behind a load balancer); env MCRM_TRUSTED_PROXIES")
 	mailDir := fs.String("mail-dir", os.Getenv("MCRM_MAIL_DIR"), "write outgoing mail (password resets) as files here instead of SMTP; default <data-dir>/outbox when MCRM_SMTP_HOST is not set; env MCRM_MAIL_DIR")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parse(fs, args); err != nil {
@@ -71,8 +73,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*publicURL = "https://" + net.JoinHostPort(host, port)
 	}
 	*publicURL = strings.TrimSuffix(*publicURL, "/")
+	var trustedNets []netip.Prefix
+	for _, c := range strings.Split(*proxies, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			return exitError{2, "--trusted-proxies: not a CIDR prefix: " + c}
+		}
+		trustedNets = append(trustedNets, pfx.Masked())
+	}
 	api, err := httpapi.New(db, log, httpapi.Config{RateLimit: *rateLimit, BehindTLSProxy: *insecure, PublicURL: *publicURL,
-		Keys: d.keys, ResetPage: *publicURL + "/reset-password"})
+		Keys: d.keys, ResetPage: *publicURL + "/reset-password", TrustedProxies: trustedNets})
 	if err != nil {
 		return exitError{2, err.Error()}
 	}
