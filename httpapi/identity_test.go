@@ -688,3 +688,75 @@ func TestBodyFoldedKeysAndSurrogates(t *testing.T) {
 		}
 	}
 }
+
+// Break-it findings, each with its test: user imports, user-creating
+// lookups and user restores need a step-up like single user changes; a
+// refresh ends the old access token; requiring DPoP ends unbound
+// sessions; X-Forwarded-For counts only behind a trusted proxy.
+func TestIdentityBreakItFixes(t *testing.T) {
+	for _, backend := range dbtest.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := apitest.NewWith(t, backend, func(c *httpapi.Config) {
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			})
+			weak := e.Login(e.Tenant.Name, adminEmail(e.Tenant))
+			csv := []byte("email,name,role\nnew-admin@x.example,New Admin,admin\n")
+			mapping := `{"columns":{"email":{"field":"email"},"name":{"field":"name"},"role":{"field":"role"}}}`
+			if r := upload(t, e, weak, "/api/v1/imports/users", mapping, "users.csv", csv); r.Status != 401 || r.JSON["code"] != string(mcrm.EStepUpRequired) {
+				t.Fatalf("users import without step-up: %d %s", r.Status, r.Body)
+			}
+			acctCSV := []byte("name,owner\nInitech,new-owner@x.example\n")
+			acctMap := `{"columns":{"name":{"field":"name"},"owner":{"field":"owner_id","lookup":{"entity":"users","by":"email","if_missing":"create","create":{"name":"$raw","role":"admin"}}}}}`
+			if r := upload(t, e, weak, "/api/v1/imports/accounts", acctMap, "accounts.csv", acctCSV); r.Status != 401 && r.Status != 400 {
+				t.Fatalf("accounts import creating users without step-up: %d %s", r.Status, r.Body)
+			}
+			var users int
+			e.DB.SQL().QueryRow(`SELECT COUNT(*) FROM users WHERE tenant_id = $1`, e.Tenant.ID).Scan(&users)
+			if users != 1 {
+				t.Fatalf("%d users after refused imports, want 1", users)
+			}
+			strong := e.LoginStrong(e.Tenant.Name, adminEmail(e.Tenant))
+			rep := e.AddUser(e.Tenant.ID, "gone@x.example", "Gone", mcrm.RoleSalesRep, "")
+			mustDo(t, e, strong, "DELETE", "/api/v1/users/"+rep, nil, nil, 204)
+			if r := e.Do(weak, "POST", "/api/v1/users/"+rep+"/restore", nil, nil); r.Status != 401 || r.JSON["code"] != string(mcrm.EStepUpRequired) {
+				t.Fatalf("user restore without step-up: %d %s", r.Status, r.Body)
+			}
+			mustDo(t, e, strong, "POST", "/api/v1/users/"+rep+"/restore", nil, nil, 200)
+
+			// Refresh ends the access token it replaces.
+			l := e.Do("", "POST", "/api/v1/auth/login", loginBody(e.Tenant.Name, "gone@x.example", apitest.Password), nil)
+			old := l.JSON["access_token"].(string)
+			mustDo(t, e, old, "GET", "/api/v1/me", nil, nil, 200)
+			e.Do("", "POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": l.JSON["refresh_token"]}, nil)
+			if r := e.Do(old, "GET", "/api/v1/me", nil, nil); r.Status != 401 {
+				t.Fatalf("access token after its refresh: %d", r.Status)
+			}
+
+			// Requiring DPoP ends the tenant's unbound token sessions.
+			unbound := e.Login(e.Tenant.Name, "gone@x.example")
+			pol := apitest.PasswordOnly()
+			pol.RequireDPoP = true
+			e.SetPolicy(e.Tenant.ID, pol)
+			if r := e.Do(unbound, "GET", "/api/v1/me", nil, nil); r.Status != 401 {
+				t.Fatalf("unbound session after require_dpop: %d", r.Status)
+			}
+			e.SetPolicy(e.Tenant.ID, apitest.PasswordOnly())
+
+			// Behind a trusted proxy the client is the forwarded address.
+			e.Do("", "POST", "/api/v1/auth/login", loginBody(e.Tenant.Name, "gone@x.example", "wrong password here"), map[string]string{"X-Forwarded-For": "198.51.100.23"})
+			var ip string
+			e.DB.SQL().QueryRow(`SELECT ip FROM security_events WHERE tenant_id = $1 AND action = 'authn_login_fail' ORDER BY at DESC LIMIT 1`, e.Tenant.ID).Scan(&ip)
+			if ip != "198.51.100.23" {
+				t.Fatalf("event address %q, want the forwarded one", ip)
+			}
+		})
+	}
+	// Without trusted proxies the header is ignored.
+	e := apitest.New(t, "sqlite")
+	e.Do("", "POST", "/api/v1/auth/login", loginBody(e.Tenant.Name, adminEmail(e.Tenant), "wrong password here"), map[string]string{"X-Forwarded-For": "198.51.100.23"})
+	var ip string
+	e.DB.SQL().QueryRow(`SELECT ip FROM security_events WHERE tenant_id = $1 AND action = 'authn_login_fail'`, e.Tenant.ID).Scan(&ip)
+	if ip != "127.0.0.1" {
+		t.Fatalf("untrusted X-Forwarded-For believed: %q", ip)
+	}
+}

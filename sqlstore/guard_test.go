@@ -429,3 +429,22 @@ func TestContractThrottleNetworkInFlightIsShortWait(t *testing.T) {
 		}
 	})
 }
+
+// Guesses at invented tenants never fill the network limit: otherwise
+// anyone could block a whole office's (or proxy's) sign-ins by naming
+// tenants that do not exist.
+func TestContractThrottleNetworkIgnoresUnknownTenants(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		lim := sqlstore.ThrottleLimits{PairMax: 10, PairWindow: time.Hour, AccountMax: 100, AccountWindow: time.Hour, NetAccounts: 3, NetWindow: 24 * time.Hour}
+		for i := range 10 {
+			k := sqlstore.ThrottleKey{TenantID: fmt.Sprintf("h:invented%d", i), Account: "h:x", Addr: "a", Net: "shared-net"}
+			if err := db.ThrottleFailure(ctx, k, lim, guardT0, sqlstore.Event{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		real := sqlstore.ThrottleKey{TenantID: dbtest.Name("t"), Account: "u:1", Addr: "b", Net: "shared-net"}
+		if v, err := db.ThrottleAttempt(ctx, real, lim, guardT0.Add(time.Minute)); err != nil || !v.Allowed {
+			t.Fatalf("a real account behind the same network: %+v %v", v, err)
+		}
+	})
+}
