@@ -1039,6 +1039,7 @@ func testOpenAPI(t *testing.T, backend string) {
 	s.do(oaCall{token: rep, method: "GET", path: "/api/v1/me", status: http.StatusUnauthorized})
 
 	oaFactorTraffic(s, tenant)
+	oaAccess(s, admin, ids)
 
 	// Every documented operation answered successfully at least once.
 	for _, key := range documented {
