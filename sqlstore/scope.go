@@ -175,24 +175,33 @@ func isIdentByte(c byte) bool {
 }
 
 // shareWiden adds the records shared with the user or the user's team,
-// and those reached through account teams.
+// and those reached through account teams. Both are uncorrelated IN
+// subqueries on the tenant, so the database builds the (small) set of
+// shared ids or member accounts once per query, through the indexes
+// record_shares_user and record_shares_team (one UNION arm each, so each
+// can use its own) and account_team_user, instead of probing them for
+// every row it walks: SQLite ran the former correlated EXISTS once per
+// row; PostgreSQL hashed it, but keyed on the outer row's tenant, so it
+// read the whole record_shares table, every tenant's, on every list.
 func shareWiden(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string, write bool, base string) string {
 	user := a.add(p.UserID)
 	access := ""
 	if write {
 		access = " AND s.access = 'edit'"
 	}
-	ors := []string{base, `EXISTS (SELECT 1 FROM record_shares s WHERE s.tenant_id = t.tenant_id AND s.entity = '` + e.Name + `' AND s.record_id = t.id` + access + `
-        AND (s.user_id = ` + user + ` OR s.team_id = (SELECT me.team_id FROM users me WHERE me.tenant_id = ` + tenantPH + ` AND me.id = ` + user + `)))`}
+	shares := `SELECT s.record_id FROM record_shares s WHERE s.tenant_id = ` + tenantPH + ` AND s.entity = '` + e.Name + `'` + access
+	ors := []string{base, `t.id IN (` + shares + ` AND s.user_id = ` + user + `
+        UNION ALL ` + shares + ` AND s.team_id = (SELECT me.team_id FROM users me WHERE me.tenant_id = ` + tenantPH + ` AND me.id = ` + user + `))`}
 	mAccess := ""
 	if write {
 		mAccess = " AND m.access = 'edit'"
 	}
+	team := `(SELECT m.account_id FROM account_team m WHERE m.tenant_id = ` + tenantPH + ` AND m.user_id = ` + user + mAccess + `)`
 	switch e.Name {
 	case "accounts":
-		ors = append(ors, `EXISTS (SELECT 1 FROM account_team m WHERE m.tenant_id = t.tenant_id AND m.account_id = t.id AND m.user_id = `+user+mAccess+`)`)
+		ors = append(ors, `t.id IN `+team)
 	case "contacts", "opportunities", "cases":
-		ors = append(ors, `EXISTS (SELECT 1 FROM account_team m WHERE m.tenant_id = t.tenant_id AND m.account_id = t.account_id AND m.user_id = `+user+mAccess+`)`)
+		ors = append(ors, `t.account_id IN `+team)
 	}
 	return "(" + strings.Join(ors, " OR ") + ")"
 }
