@@ -17,6 +17,20 @@ func (a *args) add(v any) string {
 	return "$" + strconv.Itoa(len(*a))
 }
 
+// once is add for a string that may be asked for several times while one
+// query is built: the first placeholder holding s is reused, so two
+// fragments built for the same user (the hierarchy CTE of a note and of
+// its parent) come out identical and no parameter is left unreferenced
+// (PostgreSQL cannot type one).
+func (a *args) once(s string) string {
+	for i, v := range *a {
+		if v == s {
+			return "$" + strconv.Itoa(i+1)
+		}
+	}
+	return a.add(s)
+}
+
 // visibleOwners returns a CTE naming the ids of the users whose records p
 // may see: p itself, the members of every team p manages, of every team
 // below those, and those teams' managers. The hierarchy is walked by the
@@ -82,7 +96,7 @@ func roleScope(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string, writ
 		if !e.Owned {
 			return scope{}
 		}
-		user := a.add(p.UserID)
+		user := a.once(p.UserID)
 		sc.cte = visibleOwnersCTE(tenantPH, user)
 		base = "t.owner_id IN (SELECT id FROM visible)"
 	case "territory":
@@ -106,35 +120,95 @@ func roleScope(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string, writ
 	if e.Owned {
 		base = shareWiden(p, e, a, tenantPH, write, base)
 	}
-	sc.pred = notesWiden(e, base)
+	sc.pred = base
+	if e.Name == "notes" && !write {
+		sc = notesThroughParents(p, a, tenantPH, sc)
+	}
 	return sc
 }
 
+// notesThroughParents widens the read scope of notes to the notes of
+// every record the principal may read ("whoever can read that record can
+// read its notes"): the parent must be reached by the read scope of its
+// own object, shares and account teams included, and an object the role
+// may not read at all lends its notes to nobody. Writes are not widened:
+// a note is changed only within the notes' own write scope, so a rep
+// cannot edit or delete a manager's note because it hangs on the rep's
+// account.
+func notesThroughParents(p *mcrm.Principal, a *args, tenantPH string, sc scope) scope {
+	ors := []string{sc.pred}
+	for _, parent := range mcrm.NoteParents {
+		if p.Access.RecordScope(parent, false) == "none" {
+			continue
+		}
+		ps := roleScope(p, mcrm.EntityByName(parent), a, tenantPH, false)
+		if sc.cte == "" {
+			sc.cte = ps.cte // identical to ours when both are set (args.once)
+		}
+		cond := ""
+		if ps.pred != "" {
+			cond = " AND " + realias(ps.pred, "t", "p")
+		}
+		ors = append(ors, fmt.Sprintf(`(t.parent_type = '%s' AND EXISTS (SELECT 1 FROM %s p WHERE p.tenant_id = t.tenant_id AND p.id = t.parent_id AND p.deleted_at IS NULL%s))`, parent, parent, cond))
+	}
+	sc.pred = "(" + strings.Join(ors, " OR ") + ")"
+	return sc
+}
+
+// realias rewrites the table alias from to to in a predicate: "t.x"
+// becomes "p.x", "st.x" or "s.t" stay.
+func realias(pred, from, to string) string {
+	var b strings.Builder
+	for i := 0; i < len(pred); i++ {
+		if strings.HasPrefix(pred[i:], from+".") && (i == 0 || !isIdentByte(pred[i-1])) {
+			b.WriteString(to + ".")
+			i += len(from)
+			continue
+		}
+		b.WriteByte(pred[i])
+	}
+	return b.String()
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '.' || c == '$' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
 // shareWiden adds the records shared with the user or the user's team,
-// and those reached through account teams.
+// and those reached through account teams. Both are uncorrelated IN
+// subqueries on the tenant, so the database builds the (small) set of
+// shared ids or member accounts once per query, through the indexes
+// record_shares_user and record_shares_team (one UNION arm each, so each
+// can use its own) and account_team_user, instead of probing them for
+// every row it walks: SQLite ran the former correlated EXISTS once per
+// row; PostgreSQL hashed it, but keyed on the outer row's tenant, so it
+// read the whole record_shares table, every tenant's, on every list.
 func shareWiden(p *mcrm.Principal, e *mcrm.Entity, a *args, tenantPH string, write bool, base string) string {
 	user := a.add(p.UserID)
 	access := ""
 	if write {
 		access = " AND s.access = 'edit'"
 	}
-	ors := []string{base, `EXISTS (SELECT 1 FROM record_shares s WHERE s.tenant_id = t.tenant_id AND s.entity = '` + e.Name + `' AND s.record_id = t.id` + access + `
-        AND (s.user_id = ` + user + ` OR s.team_id = (SELECT me.team_id FROM users me WHERE me.tenant_id = ` + tenantPH + ` AND me.id = ` + user + `)))`}
+	shares := `SELECT s.record_id FROM record_shares s WHERE s.tenant_id = ` + tenantPH + ` AND s.entity = '` + e.Name + `'` + access
+	ors := []string{base, `t.id IN (` + shares + ` AND s.user_id = ` + user + `
+        UNION ALL ` + shares + ` AND s.team_id = (SELECT me.team_id FROM users me WHERE me.tenant_id = ` + tenantPH + ` AND me.id = ` + user + `))`}
 	mAccess := ""
 	if write {
 		mAccess = " AND m.access = 'edit'"
 	}
+	team := `(SELECT m.account_id FROM account_team m WHERE m.tenant_id = ` + tenantPH + ` AND m.user_id = ` + user + mAccess + `)`
 	switch e.Name {
 	case "accounts":
-		ors = append(ors, `EXISTS (SELECT 1 FROM account_team m WHERE m.tenant_id = t.tenant_id AND m.account_id = t.id AND m.user_id = `+user+mAccess+`)`)
+		ors = append(ors, `t.id IN `+team)
 	case "contacts", "opportunities", "cases":
-		ors = append(ors, `EXISTS (SELECT 1 FROM account_team m WHERE m.tenant_id = t.tenant_id AND m.account_id = t.account_id AND m.user_id = `+user+mAccess+`)`)
+		ors = append(ors, `t.account_id IN `+team)
 	}
 	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
-// notesWiden makes a note visible with its parent record (the parent's
-// owner scope as computed for the note's owner predicate).
+// notesWiden makes a note visible with its parent record for principals
+// without a resolved role (the foundation's rules: the parent's owner
+// within the same hierarchy).
 func notesWiden(e *mcrm.Entity, pred string) string {
 	if e.Name != "notes" {
 		return pred
