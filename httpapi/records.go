@@ -96,7 +96,9 @@ func (s *Server) listParams(r *http.Request, p *mcrm.Principal, e *mcrm.Entity) 
 			continue
 		case "sort":
 			lq.Sort, lq.Desc = strings.TrimPrefix(val, "-"), strings.HasPrefix(val, "-")
-			if f := e.Field(lq.Sort); f == nil || !f.Sort || !readable(p, e, lq.Sort) {
+			// A masked field cannot order a list either: the order would
+			// tell what the mask hides.
+			if f := e.Field(lq.Sort); f == nil || !f.Sort || !readable(p, e, lq.Sort) || fieldAccess(p, e, lq.Sort) == authz.Masked {
 				return lq, mcrm.FieldErr("sort", "unknown_field", "this field cannot be used to sort")
 			}
 			continue
