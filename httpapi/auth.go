@@ -107,12 +107,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, mcrm.FieldErr("password", "too_long", "longer than any accepted password"))
 		return
 	}
-	kind, err := sessionKind(req.Session)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	jkt, err := s.loginProof(r)
+	kind, jkt, err := s.signInKind(r, req.Session)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -264,6 +259,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 var errDPoPRequired = &mcrm.Error{Code: mcrm.EUnauthorized, Message: "this tenant requires device-bound tokens: send a DPoP proof",
 	Fields: []mcrm.FieldError{{Field: "DPoP", Code: "dpop_required", Message: "send a DPoP proof of the device key"}}}
+
+// signInKind reads what a sign-in asks for: the kind of session and,
+// with a DPoP proof, the device key to bind it to.
+func (s *Server) signInKind(r *http.Request, session string) (kind, jkt string, err error) {
+	if kind, err = sessionKind(session); err != nil {
+		return "", "", err
+	}
+	jkt, err = s.loginProof(r)
+	return kind, jkt, err
+}
 
 func sessionKind(v string) (string, error) {
 	switch v {

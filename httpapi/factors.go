@@ -708,12 +708,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	kind, err := sessionKind(req.Session)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	jkt, err := s.loginProof(r)
+	kind, jkt, err := s.signInKind(r, req.Session)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
