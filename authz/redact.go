@@ -17,39 +17,27 @@ func (r *Role) Redact(e *mcrm.Entity, v map[string]any) {
 			delete(v, f.Name)
 		case Masked:
 			if x, ok := v[f.Name]; ok {
-				v[f.Name] = MaskValue(f, x)
+				v[f.Name] = MaskValue(e, f, x)
 			}
 		}
 	}
 }
 
-// maskKind tells Mask how to mask a field's text.
-func maskKind(f *mcrm.Field) string {
-	switch f.Type {
-	case mcrm.TEmail:
-		return "email"
-	case mcrm.TPhone:
-		return "phone"
-	}
-	return "text"
-}
-
-// MaskValue masks a stored value of f: text, and the text of list items
-// (a contact's emails and phones; their type stays readable). Numbers,
-// money and dates have no partial form that says less than the value, so
-// a masked one is null.
-func MaskValue(f *mcrm.Field, v any) any {
+// MaskValue masks a stored value of field f of e: text, and the text of
+// list items (a contact's emails and phones; their type stays readable),
+// each the way MaskKindFor says. Numbers, money and dates have no partial
+// form that says less than the value, so a masked one is null.
+func MaskValue(e *mcrm.Entity, f *mcrm.Field, v any) any {
 	switch t := v.(type) {
 	case string:
-		return Mask(t, maskKind(f))
+		return Mask(t, MaskKindFor(e.Name, f.Name))
 	case []map[string]any:
 		out := make([]map[string]any, len(t))
 		for i, item := range t {
 			m := make(map[string]any, len(item))
 			for k, x := range item {
-				sub := f.ItemField(k)
-				if str, ok := x.(string); ok && sub != nil && k != "type" {
-					m[k] = Mask(str, maskKind(sub))
+				if str, ok := x.(string); ok && f.ItemField(k) != nil && k != "type" {
+					m[k] = Mask(str, MaskKindFor(e.Name, f.Name+"[]."+k))
 					continue
 				}
 				m[k] = x
@@ -62,7 +50,7 @@ func MaskValue(f *mcrm.Field, v any) any {
 		if json.Unmarshal(t, &items) != nil {
 			return nil
 		}
-		return MaskValue(f, items)
+		return MaskValue(e, f, items)
 	}
 	return nil
 }

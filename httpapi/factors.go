@@ -219,6 +219,15 @@ func rawCredential(v json.RawMessage) error {
 	return nil
 }
 
+// ceremonyAnswer checks the two parts every finish step needs: the
+// challenge id its begin step handed out, and the credential JSON.
+func ceremonyAnswer(challengeID string, cred json.RawMessage, begin string) error {
+	if challengeID == "" {
+		return mcrm.FieldErr("challenge_id", "required", "the challenge_id of "+begin)
+	}
+	return rawCredential(cred)
+}
+
 // decodeFactorBody is decodeJSON for a body the client may leave out.
 func (s *Server) decodeFactorBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
@@ -613,11 +622,7 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.ChallengeID == "" {
-		s.writeError(w, r, mcrm.FieldErr("challenge_id", "required", "the challenge_id of register/begin"))
-		return
-	}
-	if err := rawCredential(req.Credential); err != nil {
+	if err := ceremonyAnswer(req.ChallengeID, req.Credential, "register/begin"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -859,11 +864,7 @@ func (s *Server) stepUpPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.ChallengeID == "" {
-		s.writeError(w, r, mcrm.FieldErr("challenge_id", "required", "the challenge_id of step-up/passkey/begin"))
-		return
-	}
-	if err := rawCredential(req.Credential); err != nil {
+	if err := ceremonyAnswer(req.ChallengeID, req.Credential, "step-up/passkey/begin"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -32,7 +32,7 @@ func present(p *mcrm.Principal, e *mcrm.Entity, v record.Values) *object {
 			case authz.Hidden:
 				continue
 			case authz.Masked:
-				val = authz.MaskValue(f, val)
+				val = authz.MaskValue(e, f, val)
 			}
 		}
 		switch t := val.(type) {

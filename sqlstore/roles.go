@@ -51,13 +51,25 @@ func (c *roleCache) clear() {
 	c.mu.Unlock()
 }
 
+// builtinRoles are the builtin roles, copied once: every request resolves
+// its role, and authz.Builtin deep-copies on each call so callers cannot
+// change the shared definition. The store hands the same copy to every
+// principal; nothing writes to a resolved role.
+var builtinRoles = sync.OnceValue(func() map[string]*authz.Role {
+	m := map[string]*authz.Role{}
+	for _, r := range authz.BuiltinRoles() {
+		m[r.Name] = r
+	}
+	return m
+})
+
 // ErrUnknownRole is a role name that is neither builtin nor the tenant's.
 var ErrUnknownRole = mcrm.FieldErr("role", "unknown_role", "not a role of this tenant")
 
 // Role resolves a role name in a tenant: a builtin one, or one the tenant
 // defined. Unknown names are ErrUnknownRole.
 func (db *DB) Role(ctx context.Context, tenantID, name string) (*authz.Role, error) {
-	if r, ok := authz.Builtin(name); ok {
+	if r, ok := builtinRoles()[name]; ok {
 		return r, nil
 	}
 	key := tenantID + "/" + name
@@ -112,7 +124,7 @@ func (db *DB) Roles(ctx context.Context, tenantID string) ([]*authz.Role, error)
 // written in the same transaction; users holding the role see the change
 // on their next request.
 func (db *DB) SaveRole(ctx context.Context, p *mcrm.Principal, r *authz.Role, ev Event) (created bool, err error) {
-	if _, ok := authz.Builtin(r.Name); ok {
+	if authz.IsBuiltinName(r.Name) {
 		return false, mcrm.FieldErr("name", "builtin_role", "builtin roles cannot be changed")
 	}
 	stored := *r
@@ -144,7 +156,7 @@ func (db *DB) SaveRole(ctx context.Context, p *mcrm.Principal, r *authz.Role, ev
 // DeleteRole removes a tenant role that no live user holds (409
 // otherwise: reassign them first, so nobody is left without a role).
 func (db *DB) DeleteRole(ctx context.Context, p *mcrm.Principal, name string, ev Event) error {
-	if _, ok := authz.Builtin(name); ok {
+	if authz.IsBuiltinName(name) {
 		return mcrm.FieldErr("name", "builtin_role", "builtin roles cannot be deleted")
 	}
 	return db.InTx(ctx, func(tx *Tx) error {
@@ -169,7 +181,7 @@ func (db *DB) DeleteRole(ctx context.Context, p *mcrm.Principal, name string, ev
 
 // checkRole refuses a user's role that the tenant does not have.
 func (tx *Tx) checkRole(ctx context.Context, tenantID, name string) error {
-	if _, ok := authz.Builtin(name); ok {
+	if authz.IsBuiltinName(name) {
 		return nil
 	}
 	var n int
