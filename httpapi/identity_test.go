@@ -707,7 +707,7 @@ func TestIdentityBreakItFixes(t *testing.T) {
 			}
 			acctCSV := []byte("name,owner\nInitech,new-owner@x.example\n")
 			acctMap := `{"columns":{"name":{"field":"name"},"owner":{"field":"owner_id","lookup":{"entity":"users","by":"email","if_missing":"create","create":{"name":"$raw","role":"admin"}}}}}`
-			if r := upload(t, e, weak, "/api/v1/imports/accounts", acctMap, "accounts.csv", acctCSV); r.Status != 401 && r.Status != 400 {
+			if r := upload(t, e, weak, "/api/v1/imports/accounts", acctMap, "accounts.csv", acctCSV); r.Status != 401 || r.JSON["code"] != string(mcrm.EStepUpRequired) {
 				t.Fatalf("accounts import creating users without step-up: %d %s", r.Status, r.Body)
 			}
 			var users int
